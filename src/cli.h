@@ -1,0 +1,12 @@
+/*
+ * cli.h - the hubgate executable's subcommands.  Each takes argv after its own name, prints to
+ * stdout/stderr, and returns the process exit status (0 ok, 1 failure, 2 usage error).
+ * Commands only parse flags, call the core library and print; logic lives in lib/.
+ */
+#ifndef HG_CLI_H
+#define HG_CLI_H
+
+int cmd_xet(int argc, char **argv);
+void cmd_xet_usage(void);
+
+#endif

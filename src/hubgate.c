@@ -1,0 +1,61 @@
+/*
+ * hubgate.c - entry point: dispatches to subcommands (see cli.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "hubgate %s - a caching, verifying gateway for Hugging Face Hub repositories\n"
+            "\n"
+            "usage: hubgate COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  help                 show this help\n"
+            "  version              print the version\n"
+            "  xet chunk [--variant L|M] FILE|-\n"
+            "                       content-defined chunks: '<offset> <length> <chunk hash>' per line\n"
+            "  xet hash [--variant L|M] FILE|-\n"
+            "                       '<xet file hash> <sha256> <size>'\n"
+            "  xet xorb [--variant L|M] FILE|- > OUT\n"
+            "                       pack a small file (<= 64 MiB) into one xorb; prints its hash\n"
+            "                       on stderr\n"
+            "  xet xorb-info FILE   validate a serialized xorb, list its chunks and hash\n"
+            "  xet shard-info FILE  validate a shard and print its files and xorbs\n"
+            "  serve                the gateway (arrives with the local Hub; not in this build)\n"
+            "\n"
+            "Hashes are printed in Xet hex.  The chunker defaults to xet-core's rule (variant M);\n"
+            "variant L is huggingface.js's rule.  '-' reads standard input.\n",
+            HG_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("hubgate %s\n", HG_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "xet"))
+        return cmd_xet(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve")) {
+        fprintf(stderr, "hubgate: 'serve' is not part of this build yet (it arrives with the "
+                        "local Hub).\n\n");
+        usage(stderr);
+        return 0;
+    }
+    fprintf(stderr, "hubgate: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
