@@ -5,6 +5,7 @@
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DATA    ?= $(CURDIR)/data
 FUZZ_SECONDS ?= 5
+BENCH_MIB ?= 1024
 
 .PHONY: all deps build run test test-release test-asan test-fuzz bench format clean
 
@@ -32,7 +33,7 @@ test-release:
 test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|protocol|store' 
 
 test-fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHG_FUZZ=ON >/dev/null
@@ -44,6 +45,7 @@ bench:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build -j $(JOBS)
 	./build/bench_xet
+	bench/bench_serve.sh $(BENCH_MIB)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -11,7 +11,7 @@ want=(gcc make cmake pkg-config librust-blake3-dev liblz4-dev libssl-dev libjans
 case "${1:-build}" in
   build) ;;
   test)  want+=(libcmocka-dev clang libclang-rt-14-dev python3 curl) ;;
-  bench) want+=(libcmocka-dev clang libclang-rt-14-dev python3 curl nginx-light wrk) ;;
+  bench) want+=(python3 curl nginx-light wrk bc) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 # node and npm may come from elsewhere (for example nodesource); only ask Debian when absent.

@@ -8,5 +8,8 @@
 
 int cmd_xet(int argc, char **argv);
 void cmd_xet_usage(void);
+int cmd_import(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -25,7 +25,11 @@ static void usage(FILE *f)
             "                       on stderr\n"
             "  xet xorb-info FILE   validate a serialized xorb, list its chunks and hash\n"
             "  xet shard-info FILE  validate a shard and print its files and xorbs\n"
-            "  serve                the gateway (arrives with the local Hub; not in this build)\n"
+            "  serve --data DIR [--listen HOST:PORT] [--public-url URL] [--no-upstream]\n"
+            "                       serve the Hub and Xet API from the store (see serve --help)\n"
+            "  import --data DIR [--type T] [--revision B] [--tag T] [--message M] SRC REPO_ID\n"
+            "                       import a folder as a new commit; prints the commit id\n"
+            "  verify --data DIR    re-hash everything in the store and report problems\n"
             "\n"
             "Hashes are printed in Xet hex.  The chunker defaults to xet-core's rule (variant M);\n"
             "variant L is huggingface.js's rule.  '-' reads standard input.\n",
@@ -49,12 +53,12 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "xet"))
         return cmd_xet(argc - 2, argv + 2);
-    if (!strcmp(cmd, "serve")) {
-        fprintf(stderr, "hubgate: 'serve' is not part of this build yet (it arrives with the "
-                        "local Hub).\n\n");
-        usage(stderr);
-        return 0;
-    }
+    if (!strcmp(cmd, "import"))
+        return cmd_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "verify"))
+        return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 2, argv + 2);
     fprintf(stderr, "hubgate: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

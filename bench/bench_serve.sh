@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench_serve.sh [SIZE_MiB] - hubgate beside nginx on loopback, same file, same run.
+#
+# Measures, interleaved and repeated (median of REPS):
+#   - warm download throughput with 1, 8 and 32 concurrent clients: hubgate plain resolve,
+#     hubgate Xet xorb ranges (the records a Xet client fetches), nginx sendfile of the file;
+#   - small-request rate and p99 (wrk): hubgate model info JSON vs nginx returning a small JSON;
+#   - hubgate peak RSS (it must not grow with the file size).
+# Data lives on /dev/shm when possible so that the disk is not what is measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HG=${HUBGATE:-build/hubgate}
+SINK=${SINK:-build/bench_sink}
+SIZE=${1:-1024}
+REPS=${REPS:-3}
+base=/dev/shm
+[ -d "$base" ] && [ "$(df -Pm "$base" | awk 'NR==2{print $4}')" -gt $((SIZE * 3 + 512)) ] || base=${TMPDIR:-/tmp}
+work=$(mktemp -d "$base/hubgate-bench.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+mkdir -p "$work/src" "$work/www"
+chmod 755 "$work" "$work/www"   # nginx workers run as an unprivileged user
+echo "generating ${SIZE} MiB in $work"
+head -c "$((SIZE * 1024 * 1024))" /dev/urandom > "$work/src/model.safetensors"
+chmod 644 "$work/src/model.safetensors"
+ln "$work/src/model.safetensors" "$work/www/model.safetensors"
+"$HG" import --data "$work/data" "$work/src" bench/model 2> "$work/import.log" > /dev/null
+
+NGPORT=$(free_port)
+small=$(python3 -c 'import json; print(json.dumps({"id":"bench/model","sha":"0"*40,"siblings":[{"rfilename":"model.safetensors"}],"pad":"x"*180}))')
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 2;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on; sendfile_max_chunk 2m;
+  keepalive_requests 1000000;
+  open_file_cache max=100;
+  server {
+    listen 127.0.0.1:$NGPORT reuseport;
+    root $work/www;
+    location = /small { default_type application/json; return 200 '$small'; }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+"$HG" serve --data "$work/data" --listen 127.0.0.1:0 --threads 2 > "$work/hg.out" 2> "$work/hg.log" &
+hgpid=$!
+pids+=($hgpid)
+for _ in $(seq 50); do grep -q "listening" "$work/hg.out" 2>/dev/null && break; sleep 0.1; done
+HGPORT=$(awk '{print $NF}' "$work/hg.out")
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$NGPORT/small" > /dev/null && break; sleep 0.1; done
+
+# Request lists: whole file by resolve, by nginx, and the xorb ranges of a Xet download.
+echo "/bench/model/resolve/main/model.safetensors" > "$work/req.resolve"
+echo "/model.safetensors" > "$work/req.nginx"
+python3 - "$HGPORT" > "$work/req.xet" <<'PY'
+import json, sys, urllib.request, urllib.parse
+base = f"http://127.0.0.1:{sys.argv[1]}"
+tok = json.load(urllib.request.urlopen(base + "/api/models/bench/model/xet-read-token/main"))
+h = urllib.request.urlopen(urllib.request.Request(base + "/bench/model/resolve/main/model.safetensors", method="HEAD"))
+xh = h.headers["X-Xet-Hash"]
+r = urllib.request.Request(base + f"/v2/reconstructions/{xh}", headers={"Authorization": "Bearer " + tok["accessToken"]})
+rec = json.load(urllib.request.urlopen(r))
+for term in rec["terms"]:
+    for e in rec["xorbs"][term["hash"]]:
+        u = urllib.parse.urlsplit(e["url"])
+        for rg in e["ranges"]:
+            if rg["chunks"]["start"] <= term["range"]["start"] and term["range"]["end"] <= rg["chunks"]["end"]:
+                print(f"{u.path}?{u.query}\tbytes={rg['bytes']['start']}-{rg['bytes']['end']}")
+PY
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A res
+for n in 1 8 32; do
+  for rep in $(seq "$REPS"); do
+    for kind in nginx resolve xet; do
+      port=$HGPORT; [ "$kind" = nginx ] && port=$NGPORT
+      out=$("$SINK" 127.0.0.1 "$port" "$n" "$work/req.$kind")
+      res[$kind.$n]+="$(echo "$out" | awk '{print $3}') "
+    done
+  done
+done
+rss=$(awk '/VmHWM/{print $2}' "/proc/$hgpid/status")
+
+wrk_run() { wrk -t1 -c64 -d5s --latency "$1" | awk '/Requests\/sec/{r=$2} /^ +99%/{p=$2} END{print r, p}'; }
+hg_small=$(wrk_run "http://127.0.0.1:$HGPORT/api/models/bench/model")
+ng_small=$(wrk_run "http://127.0.0.1:$NGPORT/small")
+
+echo
+echo "hubgate vs nginx, ${SIZE} MiB file, loopback, median of $REPS (GB/s; ratio = hubgate / nginx)"
+printf "%-8s %10s %16s %8s %16s %8s\n" clients nginx "hubgate resolve" ratio "hubgate xet" ratio
+for n in 1 8 32; do
+  ng=$(echo "${res[nginx.$n]}" | tr ' ' '\n' | grep . | median)
+  rs=$(echo "${res[resolve.$n]}" | tr ' ' '\n' | grep . | median)
+  xt=$(echo "${res[xet.$n]}" | tr ' ' '\n' | grep . | median)
+  printf "%-8s %10s %16s %8.2f %16s %8.2f\n" "$n" "$ng" "$rs" "$(echo "$rs / $ng" | bc -l)" "$xt" "$(echo "$xt / $ng" | bc -l)"
+done
+echo
+printf "%-34s %12s %10s\n" "small requests (wrk -c64, 5 s)" "req/s" "p99"
+printf "%-34s %12s %10s\n" "nginx /small" $ng_small
+printf "%-34s %12s %10s\n" "hubgate /api/models/{repo}" $hg_small
+echo "ratio hubgate/nginx req/s: $(echo "${hg_small%% *} / ${ng_small%% *}" | bc -l | cut -c1-4)"
+echo "hubgate peak RSS: $((rss / 1024)) MiB after serving $(( (1 + 8 + 32) * REPS * 2 )) downloads of ${SIZE} MiB"

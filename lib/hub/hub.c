@@ -1,0 +1,466 @@
+/*
+ * hub.c - dispatch, the error contract, and what every route shares (repo and revision
+ * resolution, entry JSON, tokens).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/hmac.h>
+
+#include "hub/hub_int.h"
+#include "util/hg_log.h"
+
+#define EXPOSE_HEADERS                                                                             \
+    "X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,"             \
+    "Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag,X-Xet-Hash,X-Xet-Access-Token,"       \
+    "X-Xet-Token-Expiration,X-Xet-Refresh-Route,X-Xet-Cas-Url"
+
+hg_err hub_new(store *st, const hub_config *cfg, hub **out)
+{
+    hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return HG_ERR_NOMEM;
+    h->st = st;
+    h->public_url = strdup(cfg->public_url);
+    if (!h->public_url) {
+        free(h);
+        return HG_ERR_NOMEM;
+    }
+    size_t n = strlen(h->public_url);
+    while (n > 0 && h->public_url[n - 1] == '/')
+        h->public_url[--n] = '\0';
+    h->token_ttl_s = cfg->token_ttl_s ? cfg->token_ttl_s : 3600;
+    hub_cache_init(&h->cache);
+    *out = h;
+    return HG_OK;
+}
+
+hg_err hub_set_public_url(hub *h, const char *url)
+{
+    char *u = strdup(url);
+    if (!u)
+        return HG_ERR_NOMEM;
+    size_t n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+        u[--n] = '\0';
+    char *old = h->public_url;
+    h->public_url = u;
+    free(old);
+    return HG_OK;
+}
+
+void hub_free(hub **ph)
+{
+    hub *h = *ph;
+    if (!h)
+        return;
+    free(h->public_url);
+    hub_cache_destroy(&h->cache);
+    free(h);
+    *ph = NULL;
+}
+
+void hub_common_headers(http_response *resp)
+{
+    static unsigned long counter;
+    unsigned long id = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    hg_err rc = http_response_header(resp, "X-Request-Id", "hg-%lx-%lu", (unsigned long)time(NULL), id);
+    if (!rc)
+        rc = http_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (!rc)
+        rc = http_response_header(resp, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    (void)rc; /* headers are best effort; the status and body still go out */
+}
+
+void hub_error(http_response *resp, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Header values must stay on one line. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    resp->status = status;
+    json_t *body = json_pack("{s:s}", "error", msg);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    hg_err rc = http_response_body(resp, text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+    if (!rc)
+        rc = http_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    if (!rc && code)
+        rc = http_response_header(resp, "X-Error-Code", "%s", code);
+    if (!rc)
+        rc = http_response_header(resp, "X-Error-Message", "%s", msg);
+    (void)rc;
+}
+
+void hub_store_error(http_response *resp, hg_err rc, const char *what)
+{
+    if (rc == HG_ERR_NOMEM)
+        hub_error(resp, 503, NULL, "Out of memory while reading %s", what);
+    else
+        hub_error(resp, 500, NULL, "Internal error while reading %s: %s", what, hg_strerror(rc));
+}
+
+void hub_json(http_response *resp, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text) {
+        hub_error(resp, 500, NULL, "Could not encode the response");
+        return;
+    }
+    resp->status = 200;
+    hg_err rc = http_response_body(resp, text, strlen(text));
+    free(text);
+    if (!rc)
+        rc = http_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    if (rc)
+        hub_error(resp, 500, NULL, "Could not build the response");
+}
+
+int hub_cache_serve(hub_ctx *x, const char *key)
+{
+    if (!hub_cache_get(&x->h->cache, key, &x->resp->mem))
+        return 0;
+    x->resp->status = 200;
+    x->resp->body_kind = HTTP_BODY_MEM;
+    hg_err rc = http_response_header(x->resp, "Content-Type", "application/json; charset=utf-8");
+    (void)rc;
+    return 1;
+}
+
+void hub_json_cached(hub_ctx *x, const char *key, json_t *v)
+{
+    hub_json(x->resp, v);
+    if (x->resp->status == 200 && x->resp->body_kind == HTTP_BODY_MEM)
+        hub_cache_put(&x->h->cache, key, (const char *)x->resp->mem.data, x->resp->mem.len);
+}
+
+void hub_iso_time(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
+int hub_ctx_path(hub_ctx *x, size_t from)
+{
+    size_t o = 0;
+    x->path[0] = '\0';
+    for (size_t i = from; i < x->route->nrest; i++) {
+        const char *seg = x->route->rest[i];
+        /* A decoded segment may hold '/' (%2F); check each component of it. */
+        const char *p = seg;
+        do {
+            const char *slash = strchr(p, '/');
+            size_t n = slash ? (size_t)(slash - p) : strlen(p);
+            if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+                if (n == 0 && i == x->route->nrest - 1 && !slash && i > from)
+                    break; /* a trailing '/' */
+                hub_error(x->resp, 400, NULL, "Invalid path: empty, '.' or '..' components are not allowed");
+                return -1;
+            }
+            p = slash ? slash + 1 : NULL;
+        } while (p);
+        size_t n = strlen(seg);
+        if (o + n + 2 >= sizeof x->path) {
+            hub_error(x->resp, 414, NULL, "Path too long");
+            return -1;
+        }
+        if (n == 0)
+            continue;
+        if (o)
+            x->path[o++] = '/';
+        memcpy(x->path + o, seg, n + 1);
+        o += n;
+    }
+    return 0;
+}
+
+static int has_auth(const http_request *req)
+{
+    const char *a = http_header(req, "Authorization");
+    return a && *a;
+}
+
+int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
+{
+    hub_route *r = x->route;
+    hg_err rc = store_repo_find(x->h->st, r->type, r->repo, &x->repo);
+    if (rc == HG_ERR_NOTFOUND) {
+        /* Without a token the Hub cannot tell "missing" from "private": 401 (4.2). */
+        if (has_auth(x->req))
+            hub_error(x->resp, 404, "RepoNotFound", "Repository not found");
+        else
+            hub_error(x->resp, 401, "RepoNotFound", "Invalid username or password.");
+        return -1;
+    }
+    if (rc) {
+        hub_store_error(x->resp, rc, "the repository");
+        return -1;
+    }
+    size_t used = 0;
+    if (!needs_rev || r->nrest == 0) {
+        snprintf(x->rev, sizeof x->rev, "main");
+    } else if (!strcmp(r->raw_rest[0], "refs") && r->nrest >= 3 &&
+               (!strcmp(r->rest[1], "pr") || !strcmp(r->rest[1], "convert"))) {
+        /* refs/pr/N and refs/convert/NAME sent unencoded (2.1). */
+        snprintf(x->rev, sizeof x->rev, "refs/%s/%s", r->rest[1], r->rest[2]);
+        used = 3;
+    } else {
+        snprintf(x->rev, sizeof x->rev, "%s", r->rest[0]);
+        used = 1;
+        /* An unencoded branch name with '/' (JS tree listings): the longest known ref. */
+        if (r->nrest > 1 && !strchr(r->rest[0], '/')) {
+            char joined[2048];
+            size_t o = 0;
+            for (size_t i = 0; i < r->nrest && o < sizeof joined - 1; i++)
+                o += (size_t)snprintf(joined + o, sizeof joined - o, "%s%s", i ? "/" : "", r->rest[i]);
+            size_t best = 0;
+            if (!store_ref_longest_prefix(x->h->st, x->repo.id, joined, &best) && best > strlen(r->rest[0])) {
+                size_t segs = 1;
+                for (size_t i = 0; i < best; i++)
+                    segs += joined[i] == '/';
+                snprintf(x->rev, sizeof x->rev, "%.*s", (int)best, joined);
+                used = segs;
+            }
+        }
+    }
+    rc = store_resolve_rev(x->h->st, x->repo.id, x->rev, &x->commit);
+    if (rc == HG_ERR_NOTFOUND) {
+        hub_error(x->resp, 404, "RevisionNotFound", "Invalid rev id: %s", x->rev);
+        return -1;
+    }
+    if (!rc)
+        rc = store_commit_get(x->h->st, x->repo.id, &x->commit, &x->cm);
+    if (rc) {
+        hub_store_error(x->resp, rc, "the revision");
+        return -1;
+    }
+    git_oid_to_hex(&x->commit, x->commit_hex);
+    if (rev_segs)
+        *rev_segs = used;
+    return 0;
+}
+
+json_t *hub_entry_json(hub_ctx *x, const store_entry *e, int expand)
+{
+    char oid[GIT_OID_HEX_LEN + 1];
+    git_oid_to_hex(&e->oid, oid);
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = json_object_set_new(o, "type", json_string(e->is_dir ? "directory" : "file"));
+    bad |= json_object_set_new(o, "oid", json_string(oid));
+    bad |= json_object_set_new(o, "size", json_integer(e->is_dir ? 0 : (json_int_t)e->content.size));
+    bad |= json_object_set_new(o, "path", json_string(e->path));
+    if (!e->is_dir && e->is_lfs) {
+        char sha[65], xh[XET_HEX_LEN + 1];
+        xet_bytes_to_hex(e->content.sha256, 32, sha);
+        xet_hash_to_hex(&e->content.xet, xh);
+        bad |= json_object_set_new(o, "lfs", json_pack("{s:s,s:I,s:I}", "oid", sha, "size",
+                                                         (json_int_t)e->content.size, "pointerSize",
+                                                         (json_int_t)e->pointer_size));
+        bad |= json_object_set_new(o, "xetHash", json_string(xh));
+    }
+    if (expand) {
+        store_commit lc = {0};
+        hg_err rc = store_last_commit(x->h->st, x->repo.id, &x->commit, e->path, &lc);
+        if (!rc) {
+            char id[GIT_OID_HEX_LEN + 1], date[32], title[256];
+            git_oid_to_hex(&lc.oid, id);
+            hub_iso_time(lc.time, date);
+            const char *nl = lc.message ? strchr(lc.message, '\n') : NULL;
+            snprintf(title, sizeof title, "%.*s", nl ? (int)(nl - lc.message) : 255, lc.message ? lc.message : "");
+            bad |= json_object_set_new(o, "lastCommit", json_pack("{s:s,s:s,s:s}", "id", id, "title", title, "date", date));
+        }
+        store_commit_clear(&lc);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+void hub_mac_hex(hub *h, const char *msg, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), store_secret(h->st), 32, (const unsigned char *)msg, strlen(msg), md, &len);
+    xet_bytes_to_hex(md, 32, out);
+}
+
+hg_err hub_token_make(hub *h, store_repo_type type, const char *repo, const char *commit_hex,
+                      int64_t exp, char *out, size_t cap)
+{
+    char payload[512], mac[65];
+    int n = snprintf(payload, sizeof payload, "v1:%d:%s:%s:%lld", (int)type, repo, commit_hex, (long long)exp);
+    if (n < 0 || (size_t)n >= sizeof payload)
+        return HG_ERR_TOOBIG;
+    hub_mac_hex(h, payload, mac);
+    /* The payload has no '.', so the last '.' separates the MAC. */
+    n = snprintf(out, cap, "%s.%s", payload, mac);
+    return n < 0 || (size_t)n >= cap ? HG_ERR_TOOBIG : HG_OK;
+}
+
+hg_err hub_token_check(hub *h, const char *token, hub_token *out)
+{
+    const char *dot = strrchr(token, '.');
+    if (!dot || (size_t)(dot - token) >= 512 || strlen(dot + 1) != 64)
+        return HG_ERR_DENIED;
+    char payload[512], mac[65];
+    memcpy(payload, token, (size_t)(dot - token));
+    payload[dot - token] = '\0';
+    hub_mac_hex(h, payload, mac);
+    if (CRYPTO_memcmp(mac, dot + 1, 64) != 0)
+        return HG_ERR_DENIED;
+    int type;
+    long long exp;
+    char repo[256], commit[64];
+    if (sscanf(payload, "v1:%d:%255[^:]:%63[^:]:%lld", &type, repo, commit, &exp) != 4 || type < 0 || type > 2 ||
+        strlen(commit) != GIT_OID_HEX_LEN)
+        return HG_ERR_DENIED;
+    if (exp < (long long)time(NULL))
+        return HG_ERR_DENIED;
+    out->type = (store_repo_type)type;
+    snprintf(out->repo, sizeof out->repo, "%s", repo);
+    memcpy(out->commit_hex, commit, GIT_OID_HEX_LEN + 1);
+    out->exp = exp;
+    return HG_OK;
+}
+
+static void handle_repo_route(hub *h, const http_request *req, http_response *resp, hub_route *r)
+{
+    hub_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        hub_error(resp, 503, NULL, "Out of memory");
+        return;
+    }
+    x->h = h;
+    x->req = req;
+    x->resp = resp;
+    x->route = r;
+    switch (r->kind) {
+    case ROUTE_RESOLVE:
+    case ROUTE_RAW:
+        hub_route_resolve(x, r->kind == ROUTE_RAW);
+        break;
+    case ROUTE_INFO:
+    case ROUTE_REVISION:
+        hub_route_info(x);
+        break;
+    case ROUTE_TREE:
+        hub_route_tree(x);
+        break;
+    case ROUTE_PATHS_INFO:
+        hub_route_paths_info(x);
+        break;
+    case ROUTE_REFS:
+        hub_route_refs(x);
+        break;
+    case ROUTE_COMMITS:
+        hub_route_commits(x);
+        break;
+    case ROUTE_XET_TOKEN:
+        hub_route_xet_token(x);
+        break;
+    default:
+        hub_error(resp, 404, NULL, "Not found");
+        break;
+    }
+    store_commit_clear(&x->cm);
+    free(x);
+}
+
+static const char *const route_names[ROUTE_COUNT] = {
+    [ROUTE_NONE] = "none",         [ROUTE_RESOLVE] = "resolve",     [ROUTE_RAW] = "raw",
+    [ROUTE_INFO] = "info",         [ROUTE_REVISION] = "revision",   [ROUTE_TREE] = "tree",
+    [ROUTE_PATHS_INFO] = "paths_info", [ROUTE_REFS] = "refs",       [ROUTE_COMMITS] = "commits",
+    [ROUTE_XET_TOKEN] = "xet_token", [ROUTE_RECON_V2] = "reconstruction_v2",
+    [ROUTE_RECON_V1] = "reconstruction_v1", [ROUTE_XORB] = "xorb", [ROUTE_CHUNK_DEDUP] = "chunk_dedup",
+    [ROUTE_HEALTH] = "health",     [ROUTE_METRICS] = "metrics",
+};
+
+static void metrics(hub *h, http_response *resp)
+{
+    hg_buf b;
+    hg_buf_init(&b, 1u << 20);
+    hg_err rc = HG_OK;
+    char line[256];
+    for (int k = 1; k < ROUTE_COUNT && !rc; k++) {
+        int n = snprintf(line, sizeof line, "hubgate_requests_total{route=\"%s\"} %lu\n", route_names[k],
+                         __atomic_load_n(&h->requests[k], __ATOMIC_RELAXED));
+        rc = hg_buf_append(&b, line, (size_t)n);
+    }
+    int n = snprintf(line, sizeof line, "hubgate_errors_total %lu\nhubgate_json_cache_hits_total %lu\n",
+                     __atomic_load_n(&h->errors, __ATOMIC_RELAXED), __atomic_load_n(&h->cache.hits, __ATOMIC_RELAXED));
+    if (!rc)
+        rc = hg_buf_append(&b, line, (size_t)n);
+    if (!rc)
+        rc = http_response_body(resp, b.data, b.len);
+    if (!rc)
+        rc = http_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    hg_buf_free(&b);
+    if (rc)
+        hub_error(resp, 500, NULL, "Cannot build metrics");
+}
+
+static int method_allowed(const hub_route *r, const char *m)
+{
+    int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    if (r->kind == ROUTE_PATHS_INFO)
+        return !strcmp(m, "POST");
+    return get;
+}
+
+void hub_handle(void *arg, const http_request *req, http_response *resp)
+{
+    hub *h = arg;
+    hub_common_headers(resp);
+    if (!strcmp(req->method, "OPTIONS")) {
+        resp->status = 204;
+        hg_err rc = http_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Range, Accept, Content-Type");
+        if (!rc)
+            rc = http_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+        (void)rc;
+        return;
+    }
+    hub_route r;
+    hg_err rc = hub_route_parse(req->path, &r);
+    if (rc == HG_ERR_INVAL) {
+        hub_error(resp, 400, NULL, "Malformed URL: bad percent-encoding or too many segments");
+    } else if (rc || r.kind == ROUTE_NONE) {
+        hub_error(resp, 404, NULL, "Not found: %s %.200s", req->method, req->path);
+    } else if (!method_allowed(&r, req->method)) {
+        hub_error(resp, 405, NULL, "Method %s not allowed here", req->method);
+    } else if (r.kind == ROUTE_HEALTH) {
+        hub_json(resp, json_pack("{s:s}", "status", "ok"));
+    } else if (r.kind == ROUTE_METRICS) {
+        metrics(h, resp);
+    } else if (r.kind == ROUTE_RECON_V2 || r.kind == ROUTE_RECON_V1) {
+        hub_route_reconstruction(h, req, resp, &r, r.kind == ROUTE_RECON_V2);
+    } else if (r.kind == ROUTE_XORB) {
+        hub_route_xorb(h, req, resp, &r);
+    } else if (r.kind == ROUTE_CHUNK_DEDUP) {
+        hub_error(resp, 404, NULL, "Chunk not found");
+    } else {
+        handle_repo_route(h, req, resp, &r);
+    }
+    if (r.kind > ROUTE_NONE && r.kind < ROUTE_COUNT)
+        __atomic_add_fetch(&h->requests[r.kind], 1, __ATOMIC_RELAXED);
+    if (resp->status >= 400)
+        __atomic_add_fetch(&h->errors, 1, __ATOMIC_RELAXED);
+    HG_DEBUG("%s %s %.200s -> %d", req->client, req->method, req->path, resp->status);
+    hub_route_clear(&r);
+}

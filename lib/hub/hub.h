@@ -1,0 +1,35 @@
+/*
+ * hub.h - the Hub and Xet CAS HTTP API, served from the store.
+ *
+ * Implements, for models, datasets and spaces, what a read-only Hub serves
+ * (shared/docs/hub-protocol.md): resolve and raw (HEAD/GET, ranges), repo info, tree listings
+ * with pagination, paths-info, refs, commits, the error contract, the Xet read-token, the
+ * reconstruction API (v2, v1 and the legacy paths) and xorb range downloads through URLs signed
+ * by this server.  Clients never see another host: casUrl and every URL point at public_url.
+ *
+ * Threading: hub_handle is called concurrently from the HTTP worker threads; the hub itself is
+ * immutable after hub_new (configuration, secret), and per-request state lives on the stack or in
+ * the response.
+ */
+#ifndef HG_HUB_H
+#define HG_HUB_H
+
+#include "http/http.h"
+#include "store/store.h"
+
+typedef struct hub_config {
+    const char *public_url;   /* base URL clients use, without trailing '/' */
+    unsigned token_ttl_s;     /* lifetime of Xet read tokens and signed xorb URLs (default 3600) */
+} hub_config;
+
+typedef struct hub hub;
+
+HG_MUST_CHECK hg_err hub_new(store *st, const hub_config *cfg, hub **out);
+void hub_free(hub **h);
+/* Sets the public URL (startup only, before requests flow: the default depends on the bound
+ * port). */
+HG_MUST_CHECK hg_err hub_set_public_url(hub *h, const char *url);
+/* An http_handler: arg is the hub. */
+void hub_handle(void *arg, const http_request *req, http_response *resp);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * store.h - the content store: xorb files plus an SQLite index of repositories, refs, commits,
+ * trees and file contents, with deduplication at chunk level across files, revisions and repos.
+ *
+ * On disk (DIR = --data):
+ *   DIR/index.sqlite   the index (WAL mode)
+ *   DIR/xorbs/ab/cd/<xorb hash in Xet hex>   immutable once renamed into place
+ *   DIR/tmp/           partial writes; emptied when the store opens
+ *   DIR/secret         32 random bytes for signing tokens (created on first open, mode 0600)
+ *
+ * Invariants:
+ *  - A xorb file is written to tmp/, fsynced, renamed into place and its directory fsynced before
+ *    any index row refers to it.  A content (a file's bytes) becomes visible only in the same
+ *    transaction that adds the tree entries and commit naming it, after its xorbs are durable.
+ *    A crash at any moment leaves orphan xorb files at worst, never an index row pointing at
+ *    missing or partial bytes.
+ *  - Stored bytes are verified: ingest computes every hash from the bytes it writes; reads check
+ *    chunk lengths against the index (store_verify re-hashes everything).
+ *  - Rows are never updated in place except refs (which move) and repo flags.
+ *
+ * Threading: a store handle is shared by all threads.  Each thread gets its own SQLite
+ * connection (and prepared statements) on first use; SQLite WAL serialises writers.  An ingest
+ * session belongs to one thread.
+ */
+#ifndef HG_STORE_H
+#define HG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "git/git.h"
+#include "util/hg_err.h"
+#include "xet/xet.h"
+
+typedef struct store store;
+
+typedef enum store_repo_type {
+    STORE_MODEL = 0,
+    STORE_DATASET = 1,
+    STORE_SPACE = 2,
+} store_repo_type;
+
+/* "model", "dataset", "space" and their plural API forms. */
+const char *store_repo_type_name(store_repo_type t);
+HG_MUST_CHECK hg_err store_repo_type_parse(const char *s, store_repo_type *out);
+
+typedef struct store_options {
+    xet_variant variant;      /* chunker rule for new content */
+    int compress;             /* 1: store chunks LZ4/BG4 when smaller; 0: always raw */
+} store_options;
+
+HG_MUST_CHECK hg_err store_open(const char *dir, const store_options *opt, store **out);
+void store_close(store **st);
+const char *store_dir(const store *st);
+/* The 32-byte secret used to sign tokens and URLs (borrowed). */
+const uint8_t *store_secret(const store *st);
+
+/* ---- repositories, refs, commits ---- */
+typedef struct store_repo {
+    int64_t id;
+    store_repo_type type;
+    char name[256]; /* "namespace/name" or a legacy single segment */
+    int private_;
+    int64_t created_at; /* unix seconds */
+} store_repo;
+
+HG_MUST_CHECK hg_err store_repo_find(store *st, store_repo_type type, const char *name,
+                                     store_repo *out);
+
+typedef struct store_commit {
+    git_oid oid;
+    git_oid tree;
+    git_oid parent;
+    int has_parent;
+    int64_t time;
+    char author[256];
+    char *message; /* owned; store_commit_clear */
+} store_commit;
+
+void store_commit_clear(store_commit *c);
+HG_MUST_CHECK hg_err store_commit_get(store *st, int64_t repo_id, const git_oid *oid,
+                                      store_commit *out);
+
+/* Resolves a revision: branch, tag, "refs/pr/N", "HEAD" (the default branch "main"), a 40-hex
+ * commit, or an unambiguous hex prefix of at least 7 digits.  HG_ERR_NOTFOUND otherwise. */
+HG_MUST_CHECK hg_err store_resolve_rev(store *st, int64_t repo_id, const char *rev, git_oid *out);
+
+typedef enum store_ref_kind { STORE_REF_BRANCH = 0, STORE_REF_TAG = 1, STORE_REF_PR = 2 } store_ref_kind;
+typedef int (*store_ref_cb)(void *arg, const char *name, store_ref_kind kind, const git_oid *commit);
+HG_MUST_CHECK hg_err store_refs_list(store *st, int64_t repo_id, store_ref_cb cb, void *arg);
+/* Longest ref name that is a prefix of path at a '/' boundary (for unencoded branch names with
+ * '/'); sets *len to its length or 0. */
+HG_MUST_CHECK hg_err store_ref_longest_prefix(store *st, int64_t repo_id, const char *path,
+                                              size_t *len);
+
+/* ---- trees and files ---- */
+typedef struct store_content {
+    int64_t id;
+    uint64_t size;
+    uint8_t sha256[32];
+    git_oid blob; /* git blob id of the content */
+    xet_hash xet; /* Xet file hash */
+} store_content;
+
+typedef struct store_entry {
+    char *path;    /* full path from the repo root (owned by the callback's caller) */
+    int is_dir;
+    git_oid oid;   /* tree oid, or blob oid (of the LFS pointer for LFS files) */
+    int is_lfs;
+    uint32_t mode; /* 0100644, 0100755, 040000 */
+    store_content content; /* files only */
+    uint32_t pointer_size; /* LFS files only */
+} store_entry;
+
+/* Looks up one path ("" is the root directory) in the tree of a commit. */
+HG_MUST_CHECK hg_err store_path_lookup(store *st, const git_oid *root_tree, const char *path,
+                                       store_entry *out, char *pathbuf, size_t pathcap);
+
+/* Lists the directory at path (recursively when asked), depth-first in git order, starting after
+ * `skip` entries and calling cb at most `limit` times (0 = no limit).  The entry's path is valid
+ * during the call.  *more is set when entries remain.  HG_ERR_NOTFOUND if path is not a
+ * directory. */
+typedef int (*store_entry_cb)(void *arg, const store_entry *e);
+HG_MUST_CHECK hg_err store_tree_list(store *st, const git_oid *root_tree, const char *path,
+                                     int recursive, uint64_t skip, uint64_t limit,
+                                     store_entry_cb cb, void *arg, int *more);
+
+/* The last commit at or before `commit` that changed `path` (git log -1 semantics on a linear
+ * history). */
+HG_MUST_CHECK hg_err store_last_commit(store *st, int64_t repo_id, const git_oid *commit,
+                                       const char *path, store_commit *out);
+
+/* ---- contents and the Xet read path ---- */
+HG_MUST_CHECK hg_err store_content_by_xet(store *st, const xet_hash *h, store_content *out);
+
+typedef struct store_term {
+    xet_hash xorb;
+    int64_t xorb_id;
+    uint32_t chunk_start, chunk_end; /* [start, end) */
+    uint32_t unpacked;               /* bytes of the term */
+    uint64_t rec_start, rec_end;     /* byte range of those records in the xorb file, [start, end) */
+} store_term;
+
+/* All terms of a content, in file order; *terms is owned by the caller (free). */
+HG_MUST_CHECK hg_err store_content_terms(store *st, int64_t content_id, store_term **terms,
+                                         size_t *n);
+
+/* The path of a xorb file and its size; HG_ERR_NOTFOUND if the index does not know the hash. */
+HG_MUST_CHECK hg_err store_xorb_locate(store *st, const xet_hash *h, char *path, size_t cap,
+                                       uint64_t *size);
+
+typedef struct store_chunk_info {
+    uint32_t raw_len;
+    uint32_t rec_len;
+    uint64_t rec_off;
+} store_chunk_info;
+/* Chunks [start, end) of a xorb: out has end - start entries. */
+HG_MUST_CHECK hg_err store_xorb_chunk_info(store *st, int64_t xorb_id, uint32_t start,
+                                           uint32_t end, store_chunk_info *out);
+/* HG_OK if a file of the commit's tree (root_tree) has this content, else HG_ERR_NOTFOUND. */
+HG_MUST_CHECK hg_err store_commit_has_content(store *st, const git_oid *root_tree,
+                                              int64_t content_id);
+
+/* Opens a xorb file for reading (O_CLOEXEC; the caller closes it) and gives its size. */
+HG_MUST_CHECK hg_err store_xorb_open(store *st, const xet_hash *h, int *fd, uint64_t *size);
+
+/* Sequential/random reads of a content's bytes. */
+typedef struct store_reader store_reader;
+HG_MUST_CHECK hg_err store_reader_open(store *st, const store_content *c, store_reader **out);
+/* Reads up to len bytes at offset; returns the count in *got (0 at end). */
+HG_MUST_CHECK hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t len,
+                                       size_t *got);
+void store_reader_close(store_reader **r);
+
+/* ---- writing: ingest sessions and imports ---- */
+typedef struct store_ingest store_ingest;
+
+HG_MUST_CHECK hg_err store_ingest_begin(store *st, store_ingest **out);
+/* Streams one file's bytes; store_ingest_file_end returns its content description (id 0 until the
+ * session commits). */
+HG_MUST_CHECK hg_err store_ingest_file_begin(store_ingest *in, uint64_t size);
+HG_MUST_CHECK hg_err store_ingest_file_write(store_ingest *in, const void *data, size_t len);
+HG_MUST_CHECK hg_err store_ingest_file_end(store_ingest *in, store_content *out, size_t *file_index);
+void store_ingest_abort(store_ingest **in);
+
+/* Statistics of a session, for logs and tests. */
+typedef struct store_ingest_stats {
+    uint64_t logical_bytes;  /* bytes given to the session */
+    uint64_t new_chunk_bytes; /* uncompressed bytes of chunks not stored before */
+    uint64_t stored_bytes;   /* bytes of xorb files written */
+    uint64_t chunks, new_chunks;
+    uint64_t xorbs;
+} store_ingest_stats;
+void store_ingest_get_stats(const store_ingest *in, store_ingest_stats *out);
+
+typedef struct store_import_options {
+    store_repo_type type;
+    const char *repo;     /* "ns/name" */
+    const char *branch;   /* default "main" */
+    const char *tag;      /* optional */
+    const char *message;  /* default "Import from <dir>" */
+    const char *author;   /* default "hubgate <hubgate@localhost>" */
+    int private_;
+    int64_t time;         /* commit time; 0 = now */
+} store_import_options;
+
+typedef struct store_import_result {
+    git_oid commit;
+    int unchanged; /* the snapshot equals the branch head: no new commit */
+    store_ingest_stats stats;
+    uint64_t files;
+} store_import_result;
+
+/* Imports the regular files under src_dir as a new commit on the branch (creating the repo). */
+HG_MUST_CHECK hg_err store_import_dir(store *st, const char *src_dir,
+                                      const store_import_options *opt,
+                                      store_import_result *res);
+
+/* ---- verification ---- */
+typedef struct store_verify_report {
+    uint64_t xorbs, xorbs_bad, xorbs_missing;
+    uint64_t contents, contents_bad;
+    uint64_t commits, commits_bad;
+    uint64_t orphan_files;
+} store_verify_report;
+
+/* Re-hashes every xorb and every content; problems are logged one per line. */
+HG_MUST_CHECK hg_err store_verify(store *st, store_verify_report *rep);
+
+/* Aggregate numbers: logical bytes of all contents, stored bytes of all xorbs. */
+HG_MUST_CHECK hg_err store_usage(store *st, uint64_t *logical, uint64_t *stored,
+                                 uint64_t *unique_chunk_bytes);
+
+#endif

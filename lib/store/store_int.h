@@ -1,0 +1,98 @@
+/*
+ * store_int.h - private to lib/store: the store handle, per-thread SQLite connections and the
+ * prepared-statement table.
+ */
+#ifndef HG_STORE_INT_H
+#define HG_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define STORE_MAGIC 0x53544f52u /* "STOR" */
+
+/* Every statement the store runs, prepared once per connection.  name, SQL. */
+#define STORE_STMTS(X)                                                                             \
+    X(REPO_FIND, "SELECT id, private, created_at FROM repos WHERE type=?1 AND name=?2")           \
+    X(REPO_INSERT, "INSERT INTO repos(type, name, private, created_at) VALUES(?1,?2,?3,?4)")       \
+    X(REPO_SET_PRIVATE, "UPDATE repos SET private=?2 WHERE id=?1")                                 \
+    X(REF_GET, "SELECT commit_oid FROM refs WHERE repo_id=?1 AND name=?2")                         \
+    X(REF_SET, "INSERT INTO refs(repo_id, name, kind, commit_oid) VALUES(?1,?2,?3,?4) "           \
+               "ON CONFLICT(repo_id, name) DO UPDATE SET commit_oid=excluded.commit_oid")          \
+    X(REF_LIST, "SELECT name, kind, commit_oid FROM refs WHERE repo_id=?1 ORDER BY kind, name")    \
+    X(COMMIT_GET, "SELECT tree_oid, parent_oid, time, author, message FROM commits "               \
+                  "WHERE repo_id=?1 AND oid=?2")                                                   \
+    X(COMMIT_PREFIX, "SELECT oid FROM commits WHERE repo_id=?1 AND oid>=?2 AND oid<?3 LIMIT 2")    \
+    X(COMMIT_INSERT, "INSERT OR IGNORE INTO commits(repo_id, oid, tree_oid, parent_oid, time, "    \
+                     "author, message) VALUES(?1,?2,?3,?4,?5,?6,?7)")                              \
+    X(TREE_ENTRIES, "SELECT name, mode, oid, content_id, lfs FROM tree_entries WHERE tree_oid=?1 " \
+                    "ORDER BY sort_key")                                                           \
+    X(TREE_ENTRY, "SELECT mode, oid, content_id, lfs FROM tree_entries WHERE tree_oid=?1 AND "     \
+                  "name=?2")                                                                       \
+    X(TREE_EXISTS, "SELECT 1 FROM tree_entries WHERE tree_oid=?1 LIMIT 1")                         \
+    X(TREE_INSERT, "INSERT OR IGNORE INTO tree_entries(tree_oid, name, sort_key, mode, oid, "      \
+                   "content_id, lfs) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                \
+    X(CONTENT_GET, "SELECT size, sha256, blob_oid, xet_hash FROM contents WHERE id=?1")            \
+    X(CONTENT_BY_XET, "SELECT id, size, sha256, blob_oid FROM contents WHERE xet_hash=?1")         \
+    X(CONTENT_INSERT, "INSERT INTO contents(size, sha256, blob_oid, xet_hash) VALUES(?1,?2,?3,?4)") \
+    X(TERMS_GET, "SELECT x.hash, t.xorb_id, t.chunk_start, t.chunk_end, t.unpacked, "              \
+                 "(SELECT rec_off FROM xorb_chunks c WHERE c.xorb_id=t.xorb_id AND "               \
+                 "c.idx=t.chunk_start), (SELECT rec_off+rec_len FROM xorb_chunks c WHERE "         \
+                 "c.xorb_id=t.xorb_id AND c.idx=t.chunk_end-1) FROM terms t JOIN xorbs x ON "      \
+                 "x.id=t.xorb_id WHERE t.content_id=?1 ORDER BY t.idx")                            \
+    X(TERM_INSERT, "INSERT INTO terms(content_id, idx, xorb_id, chunk_start, chunk_end, unpacked) " \
+                   "VALUES(?1,?2,?3,?4,?5,?6)")                                                    \
+    X(XORB_FIND, "SELECT id, size FROM xorbs WHERE hash=?1")                                       \
+    X(XORB_INSERT, "INSERT INTO xorbs(hash, nchunks, raw_bytes, size) VALUES(?1,?2,?3,?4)")        \
+    X(XORB_CHUNKS, "SELECT idx, raw_off, raw_len, rec_off, rec_len FROM xorb_chunks WHERE "        \
+                   "xorb_id=?1 AND idx>=?2 AND idx<?3 ORDER BY idx")                               \
+    X(CHUNK_INSERT, "INSERT INTO xorb_chunks(xorb_id, idx, hash, raw_off, raw_len, rec_off, "      \
+                    "rec_len) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                       \
+    X(CHUNK_FIND, "SELECT xorb_id, idx FROM xorb_chunks WHERE hash=?1 LIMIT 1")
+
+typedef enum store_stmt_id {
+#define X(name, sql) STMT_##name,
+    STORE_STMTS(X)
+#undef X
+    STMT_COUNT
+} store_stmt_id;
+
+typedef struct store_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+} store_conn;
+
+struct store {
+    unsigned magic;
+    char *dir;
+    char *db_path;
+    store_options opt;
+    uint8_t secret[32];
+    pthread_key_t conn_key;
+};
+
+/* The calling thread's connection (opened on first use); NULL on failure (logged). */
+store_conn *store_conn_get(store *st);
+/* The prepared statement, reset and with bindings cleared. */
+sqlite3_stmt *store_stmt(store_conn *c, store_stmt_id id);
+/* Maps an SQLite result code to hg_err, logging unexpected ones with the statement's SQL. */
+hg_err store_sql_err(store_conn *c, int rc, const char *what);
+HG_MUST_CHECK hg_err store_exec(store_conn *c, const char *sql);
+
+/* Runs inside the ingest transaction, after the session's xorbs and contents are inserted. */
+typedef hg_err (*store_txn_cb)(void *arg, store_conn *c);
+/* Writes the pending xorbs, then in one transaction inserts xorbs, contents and terms and calls
+ * cb for the caller's rows; rolls everything back on any error. */
+HG_MUST_CHECK hg_err store_ingest_commit(store_ingest *in, store_txn_cb cb, void *arg);
+/* The content of file idx of the session (its id is set once the session has committed). */
+HG_MUST_CHECK hg_err store_ingest_file_content(const store_ingest *in, size_t idx,
+                                               store_content *out);
+
+/* xorbs/ab/cd/<hex> for a hash. */
+void store_xorb_path(const store *st, const xet_hash *h, char *out, size_t cap);
+
+/* Git-order sort key of a tree entry name: directories sort as if followed by '/'. */
+void store_sort_key(const char *name, int is_dir, char *out, size_t cap);
+
+#endif

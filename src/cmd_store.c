@@ -1,0 +1,172 @@
+/*
+ * cmd_store.c - 'hubgate import' and 'hubgate verify': the content store from the command line.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "store/store.h"
+#include "util/hg_log.h"
+
+static void import_usage(FILE *f)
+{
+    fprintf(f, "usage: hubgate import --data DIR [--type model|dataset|space] [--revision BRANCH]\n"
+               "                      [--tag TAG] [--message MSG] [--author 'Name <email>']\n"
+               "                      [--date UNIX_SECONDS] [--private] SRC_DIR REPO_ID\n"
+               "Imports the files under SRC_DIR as a new commit of REPO_ID (created if needed) and\n"
+               "prints the commit id.  Unchanged content costs no new storage.\n");
+}
+
+/* Returns the value of a flag at argv[*i] ("--x V" or "--x=V"), advancing *i; NULL if absent. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, int *err)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "hubgate: %s needs a value\n", name);
+        *err = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cmd_import(int argc, char **argv)
+{
+    const char *data = NULL, *type = "model", *branch = "main", *tag = NULL, *msg = NULL;
+    const char *author = NULL, *date = NULL;
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0, priv = 0, err = 0;
+    for (int i = 0; i < argc && !err; i++) {
+        const char *v;
+        if ((v = flag_value(argc, argv, &i, "--data", &err)))
+            data = v;
+        else if ((v = flag_value(argc, argv, &i, "--type", &err)))
+            type = v;
+        else if ((v = flag_value(argc, argv, &i, "--revision", &err)))
+            branch = v;
+        else if ((v = flag_value(argc, argv, &i, "--tag", &err)))
+            tag = v;
+        else if ((v = flag_value(argc, argv, &i, "--message", &err)))
+            msg = v;
+        else if ((v = flag_value(argc, argv, &i, "--author", &err)))
+            author = v;
+        else if ((v = flag_value(argc, argv, &i, "--date", &err)))
+            date = v;
+        else if (err)
+            break;
+        else if (!strcmp(argv[i], "--private"))
+            priv = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            import_usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "hubgate import: unknown option '%s'\n", argv[i]);
+            err = 1;
+        } else if (npos < 2)
+            pos[npos++] = argv[i];
+        else {
+            fprintf(stderr, "hubgate import: too many arguments\n");
+            err = 1;
+        }
+    }
+    if (err || !data || npos != 2) {
+        if (!err)
+            fprintf(stderr, "hubgate import: %s\n", !data ? "--data DIR is required" : "SRC_DIR and REPO_ID are required");
+        import_usage(stderr);
+        return 2;
+    }
+    store_import_options opt = {.repo = pos[1], .branch = branch, .tag = tag, .message = msg,
+                                .author = author, .private_ = priv};
+    if (date) {
+        char *end;
+        long long t = strtoll(date, &end, 10);
+        if (*end || t <= 0) {
+            fprintf(stderr, "hubgate import: --date must be a positive number of Unix seconds\n");
+            return 2;
+        }
+        opt.time = t;
+    }
+    if (store_repo_type_parse(type, &opt.type)) {
+        fprintf(stderr, "hubgate import: --type must be model, dataset or space, not '%s'\n", type);
+        return 2;
+    }
+    struct stat sb;
+    if (stat(pos[0], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "hubgate import: %s is not a directory\n", pos[0]);
+        return 1;
+    }
+    store *st;
+    hg_err rc = store_open(data, NULL, &st);
+    if (rc) {
+        fprintf(stderr, "hubgate import: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+        return 1;
+    }
+    store_import_result res;
+    rc = store_import_dir(st, pos[0], &opt, &res);
+    store_close(&st);
+    if (rc) {
+        fprintf(stderr, "hubgate import: failed: %s\n", hg_strerror(rc));
+        return 1;
+    }
+    char hex[GIT_OID_HEX_LEN + 1];
+    git_oid_to_hex(&res.commit, hex);
+    HG_INFO("import %s %s@%s: %" PRIu64 " files, %" PRIu64 " bytes, %" PRIu64 " new chunk bytes, %" PRIu64
+            " bytes written in %" PRIu64 " xorbs%s",
+            store_repo_type_name(opt.type), opt.repo, branch, res.files, res.stats.logical_bytes,
+            res.stats.new_chunk_bytes, res.stats.stored_bytes, res.stats.xorbs,
+            res.unchanged ? " (unchanged: no new commit)" : "");
+    printf("%s\n", hex);
+    return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    const char *data = NULL;
+    int err = 0;
+    for (int i = 0; i < argc && !err; i++) {
+        const char *v;
+        if ((v = flag_value(argc, argv, &i, "--data", &err)))
+            data = v;
+        else if (!err) {
+            fprintf(stderr, "hubgate verify: unknown argument '%s'\n", argv[i]);
+            err = 1;
+        }
+    }
+    if (err || !data) {
+        fprintf(stderr, "usage: hubgate verify --data DIR\n");
+        return 2;
+    }
+    store *st;
+    hg_err rc = store_open(data, NULL, &st);
+    if (rc) {
+        fprintf(stderr, "hubgate verify: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+        return 1;
+    }
+    store_verify_report rep;
+    rc = store_verify(st, &rep);
+    uint64_t logical = 0, stored = 0, unique = 0;
+    if (!rc)
+        rc = store_usage(st, &logical, &stored, &unique);
+    store_close(&st);
+    if (rc) {
+        fprintf(stderr, "hubgate verify: failed: %s\n", hg_strerror(rc));
+        return 1;
+    }
+    printf("xorbs %" PRIu64 " (bad %" PRIu64 ", missing %" PRIu64 ")\n", rep.xorbs, rep.xorbs_bad, rep.xorbs_missing);
+    printf("contents %" PRIu64 " (bad %" PRIu64 ")\n", rep.contents, rep.contents_bad);
+    printf("commits %" PRIu64 " (bad %" PRIu64 ")\n", rep.commits, rep.commits_bad);
+    printf("orphan files %" PRIu64 "\n", rep.orphan_files);
+    printf("logical bytes %" PRIu64 ", unique chunk bytes %" PRIu64 ", stored bytes %" PRIu64 "\n", logical, unique, stored);
+    int bad = rep.xorbs_bad || rep.xorbs_missing || rep.contents_bad || rep.commits_bad;
+    printf("%s\n", bad ? "PROBLEMS FOUND" : "OK");
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,81 @@
+"""Shared test harness: run hubgate (import, serve) on a private data directory.
+
+Python standard library only.  The binary comes from $HUBGATE (set by CTest).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+HUBGATE = os.environ.get("HUBGATE", os.path.join(os.path.dirname(__file__), "../../build/hubgate"))
+
+
+def run(*args, check=True, timeout=300, **kw):
+    """Runs `hubgate ARGS`; returns the CompletedProcess (text mode)."""
+    p = subprocess.run([HUBGATE, *args], capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"hubgate {' '.join(args)} failed ({p.returncode}): {p.stderr[-2000:]}")
+    return p
+
+
+def import_dir(data, src, repo, *extra):
+    """Imports src as a commit of repo; returns the commit id."""
+    return run("import", "--data", data, *extra, src, repo).stdout.strip()
+
+
+class Server:
+    """`hubgate serve` on 127.0.0.1 with an ephemeral port; use as a context manager."""
+
+    def __init__(self, data, *extra):
+        self.data = data
+        self.extra = extra
+        self.proc = None
+        self.port = None
+        self.log = None
+
+    def __enter__(self):
+        self.log = tempfile.NamedTemporaryFile(prefix="hubgate-serve-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [HUBGATE, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self.extra],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on port "):
+            self.proc.kill()
+            raise AssertionError(f"server did not start: {line!r}; log {self.log.name}")
+        self.port = int(line.split()[-1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        if exc[0] is None:
+            os.unlink(self.log.name)
+        return False
+
+    def metrics(self):
+        """The /metrics counters as a dict."""
+        with urllib.request.urlopen(self.base + "/metrics", timeout=10) as r:
+            out = {}
+            for line in r.read().decode().splitlines():
+                if line and not line.startswith("#"):
+                    k, v = line.rsplit(" ", 1)
+                    out[k] = int(v)
+            return out
+
+
+def tempdir(prefix="hubgate-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    return d
+
+
+def rmtree(d):
+    shutil.rmtree(d, ignore_errors=True)
