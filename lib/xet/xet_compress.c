@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lz4.h>
 #include <lz4frame.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "xet/xet_int.h"
 
@@ -95,7 +99,33 @@ void xet_bg4_split(const uint8_t *src, size_t n, uint8_t *dst)
 {
     size_t q = n / 4, r = n % 4;
     uint8_t *g0 = dst, *g1 = g0 + q + (r > 0), *g2 = g1 + q + (r > 1), *g3 = g2 + q + (r > 2);
-    for (size_t i = 0; i < q; i++) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* The inverse transpose: de-interleave 64 bytes into 16 bytes of each group. */
+    for (; i + 16 <= q; i += 16) {
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(src + 4 * i));
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(src + 4 * i + 16));
+        __m128i x2 = _mm_loadu_si128((const __m128i *)(src + 4 * i + 32));
+        __m128i x3 = _mm_loadu_si128((const __m128i *)(src + 4 * i + 48));
+        /* An unpack of a register pair is a perfect shuffle of its 32 bytes (the index rotates
+         * left one bit); three rounds bring i mod 4 to the top: 8 bytes of each group. */
+        for (int round = 0; round < 3; round++) {
+            __m128i y0 = _mm_unpacklo_epi8(x0, x1), y1 = _mm_unpackhi_epi8(x0, x1);
+            __m128i y2 = _mm_unpacklo_epi8(x2, x3), y3 = _mm_unpackhi_epi8(x2, x3);
+            x0 = y0;
+            x1 = y1;
+            x2 = y2;
+            x3 = y3;
+        }
+        /* x0/x1 hold groups of the first 32 bytes, x2/x3 of the last 32 (8 bytes per group
+         * per half): combine the halves. */
+        _mm_storeu_si128((__m128i *)(g0 + i), _mm_unpacklo_epi64(x0, x2));
+        _mm_storeu_si128((__m128i *)(g1 + i), _mm_unpackhi_epi64(x0, x2));
+        _mm_storeu_si128((__m128i *)(g2 + i), _mm_unpacklo_epi64(x1, x3));
+        _mm_storeu_si128((__m128i *)(g3 + i), _mm_unpackhi_epi64(x1, x3));
+    }
+#endif
+    for (; i < q; i++) {
         g0[i] = src[4 * i];
         g1[i] = src[4 * i + 1];
         g2[i] = src[4 * i + 2];
@@ -114,7 +144,23 @@ void xet_bg4_join(const uint8_t *src, size_t n, uint8_t *dst)
     size_t q = n / 4, r = n % 4;
     const uint8_t *g0 = src, *g1 = g0 + q + (r > 0), *g2 = g1 + q + (r > 1),
                   *g3 = g2 + q + (r > 2);
-    for (size_t i = 0; i < q; i++) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* Interleave 16 bytes of each group per step: a 4x16 byte transpose with unpacks. */
+    for (; i + 16 <= q; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(g0 + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(g1 + i));
+        __m128i c = _mm_loadu_si128((const __m128i *)(g2 + i));
+        __m128i d = _mm_loadu_si128((const __m128i *)(g3 + i));
+        __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+        __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+        _mm_storeu_si128((__m128i *)(dst + 4 * i), _mm_unpacklo_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128((__m128i *)(dst + 4 * i + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
+        _mm_storeu_si128((__m128i *)(dst + 4 * i + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
+        _mm_storeu_si128((__m128i *)(dst + 4 * i + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
+    }
+#endif
+    for (; i < q; i++) {
         dst[4 * i] = g0[i];
         dst[4 * i + 1] = g1[i];
         dst[4 * i + 2] = g2[i];
@@ -196,8 +242,33 @@ hg_err xet_record_encode(xet_codec *cx, const uint8_t *raw, size_t len, xet_sche
     return HG_OK;
 }
 
-/* Decodes exactly one LZ4 frame filling exactly n bytes of dst. */
-static hg_err lz4_unframe(xet_codec *cx, const uint8_t *src, size_t srclen, uint8_t *dst, size_t n)
+/* XXH32 of a frame descriptor (at most 14 bytes, so only the short-input path of the
+ * algorithm applies): the LZ4 frame header checksum is (XXH32(descriptor, 0) >> 8) & 0xFF. */
+static uint32_t xxh32_short(const uint8_t *p, size_t len)
+{
+    const uint32_t P1 = 0x9E3779B1u, P2 = 0x85EBCA77u, P3 = 0xC2B2AE3Du, P4 = 0x27D4EB2Fu,
+                   P5 = 0x165667B1u;
+    uint32_t h = P5 + (uint32_t)len;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        h += xet_le32(p + i) * P3;
+        h = ((h << 17) | (h >> 15)) * P4;
+    }
+    for (; i < len; i++) {
+        h += p[i] * P5;
+        h = ((h << 11) | (h >> 21)) * P1;
+    }
+    h ^= h >> 15;
+    h *= P2;
+    h ^= h >> 13;
+    h *= P3;
+    h ^= h >> 16;
+    return h;
+}
+
+/* The general decoder: liblz4's frame API (checksums, dictionary ids, anything valid). */
+static hg_err lz4_unframe_lib(xet_codec *cx, const uint8_t *src, size_t srclen, uint8_t *dst,
+                              size_t n)
 {
     LZ4F_resetDecompressionContext(cx->dctx);
     size_t in = 0, produced = 0, hint = 1;
@@ -216,6 +287,61 @@ static hg_err lz4_unframe(xet_codec *cx, const uint8_t *src, size_t srclen, uint
     if (hint != 0 || in != srclen || produced != n)
         return HG_ERR_CORRUPT;
     return HG_OK;
+}
+
+/*
+ * Decodes exactly one LZ4 frame filling exactly n bytes of dst.  Frames without checksums or a
+ * dictionary id (what huggingface.js, xet-core and hubgate write) are decoded block by block
+ * straight into dst; linked blocks use the output already written as their dictionary.  Other
+ * frames go through liblz4's frame decoder, which verifies their checksums.
+ */
+static hg_err lz4_unframe(xet_codec *cx, const uint8_t *src, size_t srclen, uint8_t *dst, size_t n)
+{
+    if (srclen < 7 || xet_le32(src) != 0x184D2204u)
+        return lz4_unframe_lib(cx, src, srclen, dst, n);
+    uint8_t flg = src[4], bd = src[5];
+    int indep = flg & 0x20, bsum = flg & 0x10, csize = flg & 0x08, csum = flg & 0x04, dict = flg & 0x01;
+    if ((flg >> 6) != 1 || (flg & 0x02) || (bd & 0x8F) || ((bd >> 4) & 7) < 4)
+        return HG_ERR_CORRUPT;
+    if (bsum || csum || dict)
+        return lz4_unframe_lib(cx, src, srclen, dst, n);
+    size_t desc = 2 + (csize ? 8 : 0);
+    if (srclen < 4 + desc + 1)
+        return HG_ERR_CORRUPT;
+    if (((xxh32_short(src + 4, desc) >> 8) & 0xFF) != src[4 + desc])
+        return HG_ERR_CORRUPT;
+    if (csize && xet_le64(src + 6) != n)
+        return HG_ERR_CORRUPT;
+    size_t block_max = (size_t)1 << (8 + 2 * ((bd >> 4) & 7)); /* 64 KiB .. 4 MiB */
+    size_t pos = 4 + desc + 1, out = 0;
+    for (;;) {
+        if (srclen - pos < 4)
+            return HG_ERR_CORRUPT;
+        uint32_t word = xet_le32(src + pos);
+        pos += 4;
+        if (word == 0)
+            break; /* EndMark */
+        size_t bsize = word & 0x7FFFFFFFu;
+        if (bsize > block_max || bsize > srclen - pos)
+            return HG_ERR_CORRUPT;
+        if (word & 0x80000000u) { /* stored block */
+            if (bsize > n - out)
+                return HG_ERR_CORRUPT;
+            memcpy(dst + out, src + pos, bsize);
+            out += bsize;
+        } else {
+            size_t room = n - out < block_max ? n - out : block_max;
+            int got = indep || out == 0
+                          ? LZ4_decompress_safe((const char *)src + pos, (char *)dst + out, (int)bsize, (int)room)
+                          : LZ4_decompress_safe_usingDict((const char *)src + pos, (char *)dst + out, (int)bsize,
+                                                          (int)room, (const char *)dst, (int)out);
+            if (got < 0)
+                return HG_ERR_CORRUPT;
+            out += (size_t)got;
+        }
+        pos += bsize;
+    }
+    return pos == srclen && out == n ? HG_OK : HG_ERR_CORRUPT;
 }
 
 hg_err xet_record_decode(xet_codec *cx, const uint8_t *rec, size_t avail, uint8_t *out,

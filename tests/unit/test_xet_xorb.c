@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lz4frame.h>
+
 #include "testutil.h"
 
 static xet_codec *cx;
@@ -219,6 +221,43 @@ static void test_lz4_frame_strictness(void **state)
     free(src);
 }
 
+/* Frames with checksums (liblz4's decoder) and with a bad header checksum (our fast path). */
+static void test_lz4_frame_variants(void **state)
+{
+    (void)state;
+    uint8_t *src = tu_linear(70000, 3, 1);
+    uint8_t rec[80000], out[XET_MAX_CHUNK];
+    size_t raw_len, rec_len;
+    LZ4F_preferences_t prefs = {0};
+    prefs.frameInfo.blockSizeID = LZ4F_max64KB;
+    prefs.frameInfo.blockMode = LZ4F_blockLinked;
+    prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
+    prefs.frameInfo.contentSize = 70000;
+    size_t fl = LZ4F_compressFrame(rec + 8, sizeof rec - 8, src, 70000, &prefs);
+    assert_false(LZ4F_isError(fl));
+    xet_chunk_header h = {0, (uint32_t)fl, XET_SCHEME_LZ4, 70000};
+    xet_chunk_header_write(&h, rec);
+    assert_int_equal(xet_record_decode(cx, rec, 8 + fl, out, sizeof out, &raw_len, &rec_len), HG_OK);
+    assert_memory_equal(out, src, 70000);
+    /* A flipped content checksum is caught by liblz4. */
+    rec[8 + fl - 1] ^= 1;
+    assert_int_equal(xet_record_decode(cx, rec, 8 + fl, out, sizeof out, &raw_len, &rec_len), HG_ERR_CORRUPT);
+    /* Linked blocks without checksums and with a content size: the fast path. */
+    prefs.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum;
+    prefs.frameInfo.blockChecksumFlag = LZ4F_noBlockChecksum;
+    fl = LZ4F_compressFrame(rec + 8, sizeof rec - 8, src, 70000, &prefs);
+    assert_false(LZ4F_isError(fl));
+    h.stored_len = (uint32_t)fl;
+    xet_chunk_header_write(&h, rec);
+    assert_int_equal(xet_record_decode(cx, rec, 8 + fl, out, sizeof out, &raw_len, &rec_len), HG_OK);
+    assert_memory_equal(out, src, 70000);
+    /* A wrong header checksum (byte after FLG, BD and the 8-byte content size) is corrupt. */
+    rec[8 + 4 + 10] ^= 0x55;
+    assert_int_equal(xet_record_decode(cx, rec, 8 + fl, out, sizeof out, &raw_len, &rec_len), HG_ERR_CORRUPT);
+    free(src);
+}
+
 static void test_xorb_truncation_and_flips(void **state)
 {
     (void)state;
@@ -306,6 +345,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bg4),
         cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lz4_frame_strictness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lz4_frame_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xorb_truncation_and_flips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xorb_limits, setup, teardown),
     };
