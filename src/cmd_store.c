@@ -99,6 +99,8 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "hubgate import: --type must be model, dataset or space, not '%s'\n", type);
         return 2;
     }
+    if (store_import_validate(&opt))
+        return 2; /* before store_open: a bad id must not leave an empty store behind */
     struct stat sb;
     if (stat(pos[0], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "hubgate import: %s is not a directory\n", pos[0]);

@@ -642,7 +642,7 @@ hg_err git_build_trees(const git_tree_file *files, size_t n, git_tree_cb cb, voi
 /* ---- commits ---- */
 
 /* "Name <email>" with a non-empty name and no '<', '>' or newline inside either part. */
-static int author_valid(const char *a)
+int git_author_valid(const char *a)
 {
     if (!a)
         return 0;
@@ -660,7 +660,7 @@ hg_err git_commit_object(const git_oid *tree, const git_oid *parents, size_t npa
                          const char *author, int64_t unix_time, const char *message, char **out,
                          size_t *len)
 {
-    if (!tree || (nparents && !parents) || !author_valid(author) || unix_time < 0 || !message)
+    if (!tree || (nparents && !parents) || !git_author_valid(author) || unix_time < 0 || !message)
         return HG_ERR_INVAL;
     size_t alen = strlen(author), mlen = strlen(message);
     int add_nl = mlen > 0 && message[mlen - 1] != '\n';

@@ -167,6 +167,10 @@ int git_path_valid(const char *path);
 
 /* ---- commits ---- */
 
+/* 1 if a is a valid commit author: "Name <email>", a non-empty name, no newline, no other
+ * '<' or '>'. */
+int git_author_valid(const char *a);
+
 /*
  * The commit object body (without the "commit <len>\0" header):
  *   "tree <hex>\n" ("parent <hex>\n")* "author <author> <time> +0000\n"

@@ -41,6 +41,8 @@ typedef struct http_request {
     const uint8_t *body;
     size_t body_len;
     char client[64];    /* client address, for logs */
+    int error_status;   /* non-zero: the layer refused the request (limits); answer with it */
+    const char *error_msg;
     void *conn;         /* private: header lookup */
 } http_request;
 

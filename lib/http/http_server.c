@@ -333,22 +333,28 @@ static MHD_RESULT access_handler(void *cls, struct MHD_Connection *c, const char
         *upload_size = 0;
         return MHD_YES;
     }
-    if (ctx->too_big)
-        return send_simple(c, 413, "Request body too large");
-    if (strlen(url) > HTTP_MAX_PATH)
-        return send_simple(c, 414, "URL too long");
+    http_request *req = &ctx->req;
+    if (ctx->too_big) {
+        req->error_status = 413;
+        req->error_msg = "Request body too large";
+    } else if (strlen(url) > HTTP_MAX_PATH) {
+        req->error_status = 414;
+        req->error_msg = "URL too long";
+        url = "/";
+    }
     ctx->path = strdup(url);
     if (!ctx->path)
         return MHD_NO;
-    http_request *req = &ctx->req;
     req->method = method;
     req->path = ctx->path;
     req->conn = c;
     req->body = ctx->body.data;
     req->body_len = ctx->body.len;
     int nq = MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, req);
-    if (nq > HTTP_MAX_QUERY)
-        return send_simple(c, 400, "Too many query parameters");
+    if (nq > HTTP_MAX_QUERY && !req->error_status) {
+        req->error_status = 400;
+        req->error_msg = "Too many query parameters";
+    }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;

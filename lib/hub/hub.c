@@ -76,6 +76,24 @@ void hub_common_headers(http_response *resp)
     (void)rc; /* headers are best effort; the status and body still go out */
 }
 
+/* Replaces bytes that are not valid UTF-8 with '?', so that the JSON body can always be
+ * encoded (messages quote decoded paths, which may hold any byte). */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        int ok = n >= 0 && !(n == 1 && *p < 0xC2);
+        for (int i = 1; ok && i <= n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
 void hub_error(http_response *resp, int status, const char *code, const char *fmt, ...)
 {
     char msg[1024];
@@ -87,6 +105,7 @@ void hub_error(http_response *resp, int status, const char *code, const char *fm
     for (char *p = msg; *p; p++)
         if (*p == '\r' || *p == '\n')
             *p = ' ';
+    utf8_sanitize(msg);
     resp->status = status;
     json_t *body = json_pack("{s:s}", "error", msg);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -197,7 +216,9 @@ int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
 {
     hub_route *r = x->route;
     hg_err rc = store_repo_find(x->h->st, r->type, r->repo, &x->repo);
-    if (rc == HG_ERR_NOTFOUND) {
+    /* Private repos stay hidden, exactly like missing ones, until access tokens exist (the
+     * security issue adds grants); hiding must not tell a prober that the repo exists. */
+    if (rc == HG_ERR_NOTFOUND || (!rc && x->repo.private_)) {
         /* Without a token the Hub cannot tell "missing" from "private": 401 (4.2). */
         if (has_auth(x->req))
             hub_error(x->resp, 404, "RepoNotFound", "Repository not found");
@@ -436,6 +457,12 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         (void)rc;
         return;
     }
+    if (req->error_status) {
+        /* Refused by the HTTP layer (URL, query or body limits): same error contract. */
+        hub_error(resp, req->error_status, NULL, "%s", req->error_msg);
+        __atomic_add_fetch(&h->errors, 1, __ATOMIC_RELAXED);
+        return;
+    }
     hub_route r;
     hg_err rc = hub_route_parse(req->path, &r);
     if (rc == HG_ERR_INVAL) {
@@ -444,6 +471,8 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         hub_error(resp, 404, NULL, "Not found: %s %.200s", req->method, req->path);
     } else if (!method_allowed(&r, req->method)) {
         hub_error(resp, 405, NULL, "Method %s not allowed here", req->method);
+        rc = http_response_header(resp, "Allow", "%s", r.kind == ROUTE_PATHS_INFO ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
+        (void)rc;
     } else if (r.kind == ROUTE_HEALTH) {
         hub_json(resp, json_pack("{s:s}", "status", "ok"));
     } else if (r.kind == ROUTE_METRICS) {

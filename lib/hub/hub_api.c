@@ -365,12 +365,13 @@ void hub_route_commits(hub_ctx *x)
     int has = 1;
     uint64_t index = 0;
     hg_err rc = HG_OK;
-    while (has && arr && index < skip * limit + limit) {
+    /* The walk goes to the root: X-Total-Count needs the history's length (countCommits). */
+    while (has && arr) {
         store_commit cm;
         rc = store_commit_get(x->h->st, x->repo.id, &cur, &cm);
         if (rc)
             break;
-        if (index >= skip * limit) {
+        if (index >= skip * limit && index < skip * limit + limit) {
             char id[GIT_OID_HEX_LEN + 1], date[32], title[512];
             git_oid_to_hex(&cm.oid, id);
             hub_iso_time(cm.time, date);
@@ -398,10 +399,12 @@ void hub_route_commits(hub_ctx *x)
         hub_store_error(x->resp, rc ? rc : HG_ERR_NOMEM, "commits");
         return;
     }
-    if (has) {
+    hg_err hr = http_response_header(x->resp, "X-Total-Count", "%llu", (unsigned long long)index);
+    (void)hr;
+    if (index > skip * limit + limit) {
         char rev[3 * 1024];
         if (!http_pct_encode(x->rev, 0, rev, sizeof rev)) {
-            hg_err hr = http_response_header(x->resp, "Link", "<%s/api/%s/%s/commits/%s?limit=%llu&p=%llu>; rel=\"next\"",
+            hr = http_response_header(x->resp, "Link", "<%s/api/%s/%s/commits/%s?limit=%llu&p=%llu>; rel=\"next\"",
                                              x->h->public_url, types_segment(x->repo.type), x->repo.name, rev,
                                              (unsigned long long)limit, (unsigned long long)(skip + 1));
             (void)hr;

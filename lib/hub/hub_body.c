@@ -57,6 +57,12 @@ void hub_body_free(void *arg)
     free(b);
 }
 
+hg_err hub_body_prepare(hub_body *b)
+{
+    hg_err rc = b->reader ? HG_OK : store_reader_open(b->st, &b->content, &b->reader);
+    return rc ? rc : store_reader_check(b->reader);
+}
+
 static hg_err push(hub_body *b, hub_seg s)
 {
     if (b->nsegs == b->cap) {

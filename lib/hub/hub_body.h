@@ -33,6 +33,8 @@ HG_MUST_CHECK hg_err hub_body_new(store *st, const store_content *ct, int fd, hu
 /* A body whose source is a copy of data (LFS pointer texts). */
 HG_MUST_CHECK hg_err hub_body_new_mem(const char *data, size_t len, hub_body **out);
 void hub_body_free(void *b);
+/* Opens the store reader of a content body now and checks its xorb files (store_reader_check). */
+HG_MUST_CHECK hg_err hub_body_prepare(hub_body *b);
 HG_MUST_CHECK hg_err hub_body_literal(hub_body *b, const char *text, size_t len);
 HG_MUST_CHECK hg_err hub_body_range(hub_body *b, uint64_t off, uint64_t len);
 ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max);

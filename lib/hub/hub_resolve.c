@@ -142,6 +142,16 @@ void hub_route_resolve(hub_ctx *x, int raw)
         return;
     }
     uint64_t size = serve_pointer ? plen : e.content.size;
+    if (!serve_pointer && size > 0 && strcmp(x->req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
+        /* Missing or truncated xorbs: say so now rather than start a 200 that cannot finish. */
+        hub_body_free(b);
+        if (rc == HG_ERR_CORRUPT)
+            hub_error(resp, 500, NULL, "The stored bytes of %s are damaged or missing (the operator should "
+                      "run 'hubgate verify')", x->path);
+        else
+            hub_store_error(resp, rc, "the file");
+        return;
+    }
     if (hub_body_serve(&b, resp, http_header(x->req, "Range"), 0, size,
                        serve_pointer ? "text/plain; charset=utf-8" : content_type_for(x->path), 16))
         hub_store_error(resp, HG_ERR_NOMEM, "the file");

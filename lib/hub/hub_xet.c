@@ -401,6 +401,12 @@ void hub_route_xorb(hub *h, const http_request *req, http_response *resp, const 
             return;
         }
     }
+    if (nw > 1 && http_ranges_abusive(want, nw, size)) {
+        /* Overlapping or excessive parts would make the answer a 200 of the whole xorb. */
+        close(fd);
+        hub_error(resp, 403, NULL, "Overlapping or excessive ranges are not served for xorbs");
+        return;
+    }
     if (nw == 1) {
         /* The records are stored as served: sendfile straight from the xorb file. */
         char cr[HTTP_CONTENT_RANGE_MAX];

@@ -5,7 +5,8 @@
  * On disk (DIR = --data):
  *   DIR/index.sqlite   the index (WAL mode)
  *   DIR/xorbs/ab/cd/<xorb hash in Xet hex>   immutable once renamed into place
- *   DIR/tmp/           partial writes; emptied when the store opens
+ *   DIR/tmp/           partial xorb writes (xorb.PID.N); those of dead processes are removed
+ *                      when the store opens
  *   DIR/secret         32 random bytes for signing tokens (created on first open, mode 0600)
  *
  * Invariants:
@@ -14,8 +15,9 @@
  *    transaction that adds the tree entries and commit naming it, after its xorbs are durable.
  *    A crash at any moment leaves orphan xorb files at worst, never an index row pointing at
  *    missing or partial bytes.
- *  - Stored bytes are verified: ingest computes every hash from the bytes it writes; reads check
- *    chunk lengths against the index (store_verify re-hashes everything).
+ *  - Stored bytes are verified: ingest computes every hash from the bytes it writes; readers
+ *    re-hash each chunk the first time the process reads it (store_vcache.h); store_verify
+ *    re-hashes everything.
  *  - Rows are never updated in place except refs (which move) and repo flags.
  *
  * Threading: a store handle is shared by all threads.  Each thread gets its own SQLite
@@ -170,6 +172,9 @@ HG_MUST_CHECK hg_err store_reader_open(store *st, const store_content *c, store_
 /* Reads up to len bytes at offset; returns the count in *got (0 at end). */
 HG_MUST_CHECK hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t len,
                                        size_t *got);
+/* Opens every xorb file the content needs and checks its size: HG_ERR_CORRUPT if one is missing
+ * or truncated.  A server calls it before it commits to a 200. */
+HG_MUST_CHECK hg_err store_reader_check(store_reader *r);
 void store_reader_close(store_reader **r);
 
 /* ---- writing: ingest sessions and imports ---- */
@@ -211,6 +216,9 @@ typedef struct store_import_result {
     uint64_t files;
 } store_import_result;
 
+/* Checks the options alone (repo id, branch, tag, author), before anything is opened or written;
+ * errors are logged. */
+HG_MUST_CHECK hg_err store_import_validate(const store_import_options *opt);
 /* Imports the regular files under src_dir as a new commit on the branch (creating the repo). */
 HG_MUST_CHECK hg_err store_import_dir(store *st, const char *src_dir,
                                       const store_import_options *opt,

@@ -1,8 +1,10 @@
 /*
  * store_db.c - opening the store: directories, secret, schema, per-thread SQLite connections.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +186,31 @@ void store_sort_key(const char *name, int is_dir, char *out, size_t cap)
     snprintf(out, cap, "%s%s", name, is_dir ? "/" : "");
 }
 
+/* Removes partial xorb writes ("xorb.PID.N") left by processes that no longer run.  Another
+ * process (an import) may be writing into tmp/ right now: its files must survive. */
+static hg_err clear_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? HG_OK : HG_ERR_IO;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = 0;
+        if (e->d_name[0] == '.' || sscanf(e->d_name, "xorb.%ld.", &pid) != 1 || pid <= 0)
+            continue;
+        if (pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
+            continue; /* alive (or a reused pid: the file is removed by a later open) */
+        if (pid != (long)getpid() && errno == EPERM)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
+            HG_WARN("cannot remove %s/%s: %s", dir, e->d_name, strerror(errno));
+        else
+            HG_INFO("removed %s/%s, a partial write of an earlier run", dir, e->d_name);
+    }
+    closedir(d);
+    return HG_OK;
+}
+
 static hg_err load_secret(store *st)
 {
     char path[4096];
@@ -191,7 +218,13 @@ static hg_err load_secret(store *st)
     char *buf = NULL;
     size_t len = 0;
     hg_err rc = hg_read_file(path, 64, &buf, &len);
-    if (rc == HG_OK) {
+    if (rc == HG_OK && len == 0) {
+        /* An empty secret is what a crash during the very first open of an older build left:
+         * nothing was ever signed with it, so a new one is safe. */
+        free(buf);
+        HG_WARN("%s is empty; creating a new secret", path);
+        rc = HG_ERR_NOTFOUND;
+    } else if (rc == HG_OK) {
         if (len != 32) {
             free(buf);
             HG_ERROR("%s: expected 32 bytes, found %zu", path, len);
@@ -207,16 +240,8 @@ static hg_err load_secret(store *st)
         HG_ERROR("getrandom: %s", strerror(errno));
         return HG_ERR_IO;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        HG_ERROR("create %s: %s", path, strerror(errno));
-        return HG_ERR_IO;
-    }
-    rc = hg_pwrite_all(fd, st->secret, 32, 0);
-    if (!rc && fsync(fd) != 0)
-        rc = HG_ERR_IO;
-    close(fd);
-    return rc ? rc : hg_fsync_dir(st->dir);
+    /* tmp + fsync + rename: a crash leaves no secret or the whole one, never a short file. */
+    return hg_write_file_atomic(path, st->secret, 32, 0600);
 }
 
 hg_err store_open(const char *dir, const store_options *opt, store **out)
@@ -239,6 +264,7 @@ hg_err store_open(const char *dir, const store_options *opt, store **out)
         return HG_ERR_NOMEM;
     }
     snprintf(st->db_path, n, "%s/index.sqlite", dir);
+    store_vcache_init(&st->verified);
     char sub[4096];
     hg_err rc = hg_mkdirs(dir);
     snprintf(sub, sizeof sub, "%s/xorbs", dir);
@@ -248,7 +274,7 @@ hg_err store_open(const char *dir, const store_options *opt, store **out)
     if (!rc)
         rc = hg_mkdirs(sub);
     if (!rc)
-        rc = hg_clear_dir(sub); /* partial writes of a previous run */
+        rc = clear_stale_tmp(sub);
     if (!rc)
         rc = load_secret(st);
     store_conn *c = rc ? NULL : store_conn_get(st);
@@ -283,6 +309,7 @@ void store_close(store **pst)
     conn_close(pthread_getspecific(st->conn_key));
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
+    store_vcache_destroy(&st->verified);
     free(st->dir);
     free(st->db_path);
     st->magic = 0;

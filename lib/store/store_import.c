@@ -103,7 +103,7 @@ static hg_err walk(importer *im, const char *rel)
                 rc = HG_ERR_INVAL;
             } else {
                 rc = add_file(im, child, (uint64_t)st.st_size,
-                              (st.st_mode & 0111) ? GIT_MODE_EXEC : GIT_MODE_FILE);
+                              (st.st_mode & S_IXUSR) ? GIT_MODE_EXEC : GIT_MODE_FILE);
             }
         } else {
             HG_WARN("import: skipping %s: not a regular file", full);
@@ -382,14 +382,6 @@ static hg_err write_rows(void *arg, store_conn *c)
 }
 
 /* Inside a transaction: only the tag (an import that changed nothing). */
-static hg_err write_tag(void *arg, store_conn *c)
-{
-    importer *im = arg;
-    int64_t repo_id = 0;
-    hg_err rc = repo_get_or_create(c, im->opt, im->time, &repo_id);
-    return rc ? rc : set_ref(c, repo_id, im->opt->tag, STORE_REF_TAG, &im->commit);
-}
-
 static void importer_free(importer *im)
 {
     for (size_t i = 0; i < im->nfiles; i++)
@@ -442,19 +434,49 @@ static int valid_repo_name(const char *s)
     return slashes <= 1;
 }
 
-hg_err store_import_dir(store *st, const char *src_dir, const store_import_options *opt,
-                        store_import_result *res)
+hg_err store_import_validate(const store_import_options *opt)
 {
-    if (!valid_repo_name(opt->repo)) {
-        HG_ERROR("import: '%s' is not a valid repo id (namespace/name of letters, digits, - _ .)", opt->repo);
+    if (!opt->repo || !valid_repo_name(opt->repo)) {
+        HG_ERROR("import: '%s' is not a valid repo id (namespace/name of letters, digits, - _ .)",
+                 opt->repo ? opt->repo : "");
         return HG_ERR_INVAL;
     }
     const char *branch = opt->branch ? opt->branch : "main";
     if (!*branch || strlen(branch) > 200 || strstr(branch, "..") || branch[0] == '/' ||
-        branch[strlen(branch) - 1] == '/' || (opt->tag && (!*opt->tag || strchr(opt->tag, ' ')))) {
-        HG_ERROR("import: invalid branch or tag name");
+        branch[strlen(branch) - 1] == '/' || strpbrk(branch, " ~^:?*[\\\n\t") ||
+        (!strncmp(branch, "refs/", 5) && strncmp(branch, "refs/pr/", 8) && strncmp(branch, "refs/convert/", 13))) {
+        HG_ERROR("import: '%s' is not a valid branch name", branch);
         return HG_ERR_INVAL;
     }
+    if (opt->tag && (!*opt->tag || strlen(opt->tag) > 200 || strstr(opt->tag, "..") || opt->tag[0] == '/' ||
+                     strpbrk(opt->tag, " ~^:?*[\\\n\t"))) {
+        HG_ERROR("import: '%s' is not a valid tag name", opt->tag);
+        return HG_ERR_INVAL;
+    }
+    if (opt->author && !git_author_valid(opt->author)) {
+        HG_ERROR("import: author '%s' must look like 'Name <email>'", opt->author);
+        return HG_ERR_INVAL;
+    }
+    return HG_OK;
+}
+
+/* In one transaction: what an import of an unchanged snapshot still changes (tag, private). */
+static hg_err write_unchanged(void *arg, store_conn *c)
+{
+    importer *im = arg;
+    int64_t repo_id = 0;
+    hg_err rc = repo_get_or_create(c, im->opt, im->time, &repo_id);
+    if (!rc && im->opt->tag)
+        rc = set_ref(c, repo_id, im->opt->tag, STORE_REF_TAG, &im->commit);
+    return rc;
+}
+
+hg_err store_import_dir(store *st, const char *src_dir, const store_import_options *opt,
+                        store_import_result *res)
+{
+    hg_err vrc = store_import_validate(opt);
+    if (vrc)
+        return vrc;
     importer im = {.st = st, .opt = opt, .src = src_dir};
     memset(res, 0, sizeof *res);
     im.time = opt->time ? opt->time : (int64_t)time(NULL);
@@ -481,7 +503,7 @@ hg_err store_import_dir(store *st, const char *src_dir, const store_import_optio
     if (!rc && im.has_parent && git_oid_eq(&im.root, &head.tree)) {
         /* Nothing changed: no commit, but a requested tag still points at the head. */
         im.commit = im.parent;
-        if (opt->tag && (rc = store_ingest_commit(im.in, write_tag, &im))) {
+        if ((opt->tag || opt->private_) && (rc = store_ingest_commit(im.in, write_unchanged, &im))) {
             store_commit_clear(&head);
             importer_free(&im);
             return rc;

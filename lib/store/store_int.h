@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_vcache.h"
 
 #define STORE_MAGIC 0x53544f52u /* "STOR" */
 
@@ -49,7 +50,8 @@
                    "xorb_id=?1 AND idx>=?2 AND idx<?3 ORDER BY idx")                               \
     X(CHUNK_INSERT, "INSERT INTO xorb_chunks(xorb_id, idx, hash, raw_off, raw_len, rec_off, "      \
                     "rec_len) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                       \
-    X(CHUNK_FIND, "SELECT xorb_id, idx FROM xorb_chunks WHERE hash=?1 LIMIT 1")
+    X(CHUNK_FIND, "SELECT xorb_id, idx FROM xorb_chunks WHERE hash=?1 LIMIT 1")                   \
+    X(CHUNK_HASH, "SELECT hash FROM xorb_chunks WHERE xorb_id=?1 AND idx=?2")
 
 typedef enum store_stmt_id {
 #define X(name, sql) STMT_##name,
@@ -70,6 +72,7 @@ struct store {
     store_options opt;
     uint8_t secret[32];
     pthread_key_t conn_key;
+    store_vcache verified; /* chunks re-hashed by this process's readers */
 };
 
 /* The calling thread's connection (opened on first use); NULL on failure (logged). */

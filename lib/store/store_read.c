@@ -4,14 +4,17 @@
  * A reader loads the content's chunk map once (file offset, xorb, record offset and length of
  * every chunk), then serves reads at any offset: it finds the chunk by binary search, reads the
  * record with one pread, decodes it and keeps the last decoded chunk for the next sequential
- * read.  Every record is checked against the index (declared lengths); bytes are not re-hashed
- * here (ingest verified them and 'hubgate verify' re-checks them).
+ * read.  Every record is checked against the index (declared lengths), and every chunk is
+ * re-hashed the first time this process reads it (store_vcache.h): damage on disk turns into a
+ * read error, never into wrong bytes.  Later reads of a verified chunk go straight from the file
+ * (uncompressed records) into the caller's buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -21,6 +24,7 @@
 typedef struct rchunk {
     uint64_t file_off;
     uint32_t xorb; /* index into xorbs */
+    uint32_t idx;  /* chunk index in its xorb */
     uint32_t rec_off, rec_len, raw_len;
     int8_t raw;    /* -1 unknown, 1 stored uncompressed (read in place), 0 compressed */
 } rchunk;
@@ -29,6 +33,8 @@ typedef struct rxorb {
     xet_hash hash;
     int64_t id;
     int fd;
+    uint64_t fp;   /* file fingerprint, for the verified-chunk set */
+    uint64_t need; /* bytes the chunk map needs from the file */
 } rxorb;
 
 struct store_reader {
@@ -75,7 +81,7 @@ static hg_err load_map(store_reader *r, store_conn *c, const store_term *t, size
             if (!p)
                 return HG_ERR_NOMEM;
             r->xorbs = p;
-            r->xorbs[r->nxorbs++] = (rxorb){t[i].xorb, t[i].xorb_id, -1};
+            r->xorbs[r->nxorbs++] = (rxorb){t[i].xorb, t[i].xorb_id, -1, 0, 0};
         }
         sqlite3_stmt *s = store_stmt(c, STMT_XORB_CHUNKS);
         if (!s)
@@ -99,10 +105,13 @@ static hg_err load_map(store_reader *r, store_conn *c, const store_term *t, size
             rchunk *ch = &r->chunks[r->nchunks++];
             ch->file_off = off;
             ch->xorb = (uint32_t)xi;
+            ch->idx = expect - 1;
             ch->raw_len = (uint32_t)sqlite3_column_int64(s, 2);
             ch->rec_off = (uint32_t)sqlite3_column_int64(s, 3);
             ch->rec_len = (uint32_t)sqlite3_column_int64(s, 4);
             ch->raw = -1;
+            if ((uint64_t)ch->rec_off + ch->rec_len > r->xorbs[xi].need)
+                r->xorbs[xi].need = (uint64_t)ch->rec_off + ch->rec_len;
             off += ch->raw_len;
             term_bytes += ch->raw_len;
         }
@@ -150,6 +159,13 @@ hg_err store_reader_open(store *st, const store_content *ct, store_reader **out)
     return HG_OK;
 }
 
+static void log_xorb(const rxorb *x, const char *what, uint32_t at)
+{
+    char hex[XET_HEX_LEN + 1];
+    xet_hash_to_hex(&x->hash, hex);
+    HG_ERROR("xorb %s: %s at %u (damaged on disk? run 'hubgate verify')", hex, what, at);
+}
+
 static hg_err xorb_fd(store_reader *r, rxorb *x, int *fd)
 {
     if (x->fd < 0) {
@@ -160,8 +176,33 @@ static hg_err xorb_fd(store_reader *r, rxorb *x, int *fd)
             HG_ERROR("open %s: %s", path, strerror(errno));
             return errno == ENOENT ? HG_ERR_CORRUPT : HG_ERR_IO;
         }
+        struct stat sb;
+        if (fstat(x->fd, &sb) != 0) {
+            HG_ERROR("stat %s: %s", path, strerror(errno));
+            return HG_ERR_IO;
+        }
+        if ((uint64_t)sb.st_size < x->need) {
+            HG_ERROR("%s: %llu bytes, the index needs %llu (truncated; run 'hubgate verify')", path,
+                     (unsigned long long)sb.st_size, (unsigned long long)x->need);
+            close(x->fd);
+            x->fd = -1;
+            return HG_ERR_CORRUPT;
+        }
+        x->fp = (uint64_t)sb.st_ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)sb.st_size ^
+                ((uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec) << 1;
     }
     *fd = x->fd;
+    return HG_OK;
+}
+
+hg_err store_reader_check(store_reader *r)
+{
+    int fd;
+    for (size_t i = 0; i < r->nxorbs; i++) {
+        hg_err rc = xorb_fd(r, &r->xorbs[i], &fd);
+        if (rc)
+            return rc;
+    }
     return HG_OK;
 }
 
@@ -188,13 +229,16 @@ static hg_err probe_chunk(store_reader *r, size_t i)
     return rc;
 }
 
-static hg_err decode_chunk(store_reader *r, size_t i)
+/* Decodes chunk i into r->raw; verify also re-hashes it against the index. */
+static hg_err decode_chunk(store_reader *r, size_t i, int verify)
 {
     if (r->cached == i)
         return HG_OK;
+    r->cached = SIZE_MAX;
     const rchunk *ch = &r->chunks[i];
+    rxorb *x = &r->xorbs[ch->xorb];
     int fd;
-    hg_err rc = xorb_fd(r, &r->xorbs[ch->xorb], &fd);
+    hg_err rc = xorb_fd(r, x, &fd);
     if (rc)
         return rc;
     if (ch->rec_len > XET_CHUNK_HEADER_LEN + 2 * XET_MAX_CHUNK)
@@ -206,11 +250,28 @@ static hg_err decode_chunk(store_reader *r, size_t i)
     if (!rc && (raw_len != ch->raw_len || rec_len != ch->rec_len))
         rc = HG_ERR_CORRUPT;
     if (rc) {
-        char hex[XET_HEX_LEN + 1];
-        xet_hash_to_hex(&r->xorbs[ch->xorb].hash, hex);
-        HG_ERROR("xorb %s: record at %u does not match the index", hex, ch->rec_off);
-        r->cached = SIZE_MAX;
+        log_xorb(x, "record does not decode to what the index says", ch->rec_off);
         return HG_ERR_CORRUPT;
+    }
+    if (verify) {
+        store_conn *c = store_conn_get(r->st);
+        sqlite3_stmt *s = c ? store_stmt(c, STMT_CHUNK_HASH) : NULL;
+        if (!s)
+            return HG_ERR_IO;
+        sqlite3_bind_int64(s, 1, x->id);
+        sqlite3_bind_int64(s, 2, ch->idx);
+        int sr = sqlite3_step(s);
+        if (sr != SQLITE_ROW || sqlite3_column_bytes(s, 0) != (int)sizeof(xet_hash))
+            return sr == SQLITE_ROW || sr == SQLITE_DONE ? HG_ERR_CORRUPT : store_sql_err(c, sr, "chunk hash");
+        xet_hash want, got;
+        memcpy(&want, sqlite3_column_blob(s, 0), sizeof want);
+        sqlite3_reset(s);
+        xet_chunk_hash(r->raw, raw_len, &got);
+        if (memcmp(&want, &got, sizeof want) != 0) {
+            log_xorb(x, "chunk hash mismatch in the record", ch->rec_off);
+            return HG_ERR_CORRUPT;
+        }
+        store_vcache_mark(&r->st->verified, x->id, x->fp, ch->idx);
     }
     r->cached = i;
     return HG_OK;
@@ -236,18 +297,20 @@ hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t 
         hg_err rc = ch->raw < 0 ? probe_chunk(r, i) : HG_OK;
         if (rc)
             return rc;
+        int verified = r->cached == i ||
+                       store_vcache_test(&r->st->verified, r->xorbs[ch->xorb].id, r->xorbs[ch->xorb].fp, ch->idx);
         uint64_t in_chunk = offset + done - ch->file_off;
         size_t n = ch->raw_len - (size_t)in_chunk;
         if (n > len - done)
             n = len - done;
-        if (ch->raw) {
-            /* Uncompressed record: one pread straight into the caller's buffer. */
+        if (ch->raw && verified) {
+            /* Verified uncompressed record: one pread straight into the caller's buffer. */
             int fd;
             if ((rc = xorb_fd(r, &r->xorbs[ch->xorb], &fd)) ||
                 (rc = hg_pread_all(fd, buf + done, n, ch->rec_off + XET_CHUNK_HEADER_LEN + in_chunk)))
                 return rc;
         } else {
-            if ((rc = decode_chunk(r, i)))
+            if ((rc = decode_chunk(r, i, !verified)))
                 return rc;
             memcpy(buf + done, r->raw + in_chunk, n);
         }

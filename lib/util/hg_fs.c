@@ -1,6 +1,5 @@
 #include "util/hg_fs.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -87,7 +86,7 @@ hg_err hg_pread_all(int fd, void *buf, size_t len, uint64_t off)
     return HG_OK;
 }
 
-hg_err hg_write_file_atomic(const char *path, const void *data, size_t len)
+hg_err hg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
     char tmp[4096], dir[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
@@ -98,7 +97,7 @@ hg_err hg_write_file_atomic(const char *path, const void *data, size_t len)
         *slash = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) {
         HG_ERROR("create %s: %s", tmp, strerror(errno));
         return HG_ERR_IO;
@@ -152,21 +151,3 @@ hg_err hg_read_file(const char *path, size_t max, char **out, size_t *len)
     return HG_OK;
 }
 
-hg_err hg_clear_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? HG_OK : HG_ERR_IO;
-    hg_err rc = HG_OK;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
-            HG_WARN("cannot remove %s/%s: %s", dir, e->d_name, strerror(errno));
-            rc = HG_ERR_IO;
-        }
-    }
-    closedir(d);
-    return rc;
-}

@@ -17,12 +17,11 @@
 /* mkdir -p with mode 0755. */
 HG_MUST_CHECK hg_err hg_mkdirs(const char *path);
 HG_MUST_CHECK hg_err hg_fsync_dir(const char *dir);
-/* Writes data to path atomically and durably (tmp file + fsync + rename + fsync dir). */
-HG_MUST_CHECK hg_err hg_write_file_atomic(const char *path, const void *data, size_t len);
+/* Writes data to path atomically and durably (tmp file + fsync + rename + fsync dir); the file
+ * is created with mode (before umask). */
+HG_MUST_CHECK hg_err hg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* Reads a whole file of at most max bytes into a malloc'd, NUL-terminated buffer. */
 HG_MUST_CHECK hg_err hg_read_file(const char *path, size_t max, char **out, size_t *len);
-/* Removes every regular file in dir (used for tmp/ at startup). */
-HG_MUST_CHECK hg_err hg_clear_dir(const char *dir);
 /* Writes all of buf at offset (retrying short writes and EINTR). */
 HG_MUST_CHECK hg_err hg_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Reads exactly len bytes at offset; HG_ERR_CORRUPT if the file is shorter. */
