@@ -56,7 +56,7 @@ http {
 NGINX
 nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
-"$HG" serve --data "$work/data" --listen 127.0.0.1:0 --threads 2 > "$work/hg.out" 2> "$work/hg.log" &
+"$HG" serve --no-upstream --data "$work/data" --listen 127.0.0.1:0 --threads 2 > "$work/hg.out" 2> "$work/hg.log" &
 hgpid=$!
 pids+=($hgpid)
 for _ in $(seq 50); do grep -q "listening" "$work/hg.out" 2>/dev/null && break; sleep 0.1; done

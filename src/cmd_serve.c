@@ -12,25 +12,36 @@
 #include "http/http.h"
 #include "hub/hub.h"
 #include "store/store.h"
+#include "upstream/upstream.h"
+#include "util/hg_fs.h"
 #include "util/hg_log.h"
 
 static void serve_usage(FILE *f)
 {
     fprintf(f,
-            "usage: hubgate serve --data DIR [--listen HOST:PORT] [--public-url URL] [--no-upstream]\n"
-            "                     [--threads N] [--log-level error|warn|info|debug]\n"
+            "usage: hubgate serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
+            "                     [--upstream URL | --no-upstream] [--upstream-token-file FILE]\n"
+            "                     [--ref-ttl SECONDS] [--threads N] [--log-level error|warn|info|debug]\n"
             "  --data DIR        content store (created if missing)\n"
             "  --listen ADDR     address to listen on (default 0.0.0.0:8080; port 0 picks one)\n"
             "  --public-url URL  base URL clients use to reach this server, for Links, casUrl and\n"
             "                    signed xorb URLs (default http://127.0.0.1:PORT)\n"
-            "  --no-upstream     serve local (imported) repos only; this build has no upstream yet\n"
+            "  --upstream URL    the Hub to pull through (default https://huggingface.co); repos not\n"
+            "                    imported locally are fetched from it once, verified and cached\n"
+            "  --no-upstream     serve local (imported) repos only\n"
+            "  --upstream-token-file FILE\n"
+            "                    the gateway's own upstream token (default: $HF_TOKEN); clients'\n"
+            "                    Authorization headers are forwarded for their own requests\n"
+            "  --ref-ttl S       seconds a branch/tag answer from upstream is reused (default 60)\n"
             "  --threads N       HTTP worker threads (default: number of cores)\n");
 }
 
 int cmd_serve(int argc, char **argv)
 {
     const char *data = NULL, *listen = "0.0.0.0:8080", *public_url = NULL, *level = NULL;
-    unsigned threads = 0;
+    const char *upstream_url = "https://huggingface.co", *token_file = NULL;
+    unsigned threads = 0, ref_ttl = 0;
+    int no_upstream = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -38,6 +49,7 @@ int cmd_serve(int argc, char **argv)
             serve_usage(stdout);
             return 0;
         } else if (!strcmp(a, "--no-upstream")) {
+            no_upstream = 1;
             continue;
         } else if (!v || a[0] != '-' || a[1] != '-') {
             fprintf(stderr, "hubgate serve: unexpected argument '%s'\n", a);
@@ -57,9 +69,22 @@ int cmd_serve(int argc, char **argv)
             }
         } else if (!strcmp(a, "--log-level")) {
             level = v;
-        } else if (!strcmp(a, "--upstream") || !strcmp(a, "--upstream-token-file")) {
-            fprintf(stderr, "hubgate serve: %s: the pull-through cache is not part of this build yet\n", a);
-            return 2;
+        } else if (!strcmp(a, "--upstream")) {
+            if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+                fprintf(stderr, "hubgate serve: --upstream must be an http:// or https:// URL\n");
+                return 2;
+            }
+            upstream_url = v;
+        } else if (!strcmp(a, "--upstream-token-file")) {
+            token_file = v;
+        } else if (!strcmp(a, "--ref-ttl")) {
+            char *end;
+            unsigned long t = strtoul(v, &end, 10);
+            if (*end || t == 0 || t > 86400) {
+                fprintf(stderr, "hubgate serve: --ref-ttl must be 1..86400 seconds\n");
+                return 2;
+            }
+            ref_ttl = (unsigned)t;
         } else {
             fprintf(stderr, "hubgate serve: unknown option '%s'\n", a);
             serve_usage(stderr);
@@ -92,12 +117,38 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char *token = NULL;
+    if (token_file) {
+        size_t tl = 0;
+        if (hg_read_file(token_file, 4096, &token, &tl)) {
+            fprintf(stderr, "hubgate serve: cannot read the token file %s\n", token_file);
+            return 1;
+        }
+        while (tl && (token[tl - 1] == '\n' || token[tl - 1] == '\r' || token[tl - 1] == ' '))
+            token[--tl] = '\0';
+    } else if (getenv("HF_TOKEN") && *getenv("HF_TOKEN")) {
+        token = strdup(getenv("HF_TOKEN"));
+    }
+    upstream *up = NULL;
+    if (!no_upstream) {
+        upstream_config uc = {.base_url = upstream_url, .token = token, .retries = 3};
+        if (upstream_new(&uc, &up)) {
+            fprintf(stderr, "hubgate serve: cannot set up the upstream client\n");
+            free(token);
+            return 1;
+        }
+    }
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     store *st = NULL;
     hub *h = NULL;
     http_server *srv = NULL;
     hg_err rc = store_open(data, NULL, &st);
     if (rc) {
         fprintf(stderr, "hubgate serve: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+        upstream_free(&up);
         return 1;
     }
     http_server_options so = {.listen = listen, .threads = threads};
@@ -107,7 +158,7 @@ int cmd_serve(int argc, char **argv)
      * by binding first: http_server_start binds and listens before any worker runs. */
     char url[512];
     hub_config hc = {.public_url = public_url};
-    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1"}, &h);
+    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl}, &h);
     if (!rc)
         rc = http_server_start(&so, hub_handle, h, &srv);
     if (!rc && !public_url) {
@@ -118,20 +169,24 @@ int cmd_serve(int argc, char **argv)
         rc = hub_set_public_url(h, hc.public_url);
     if (rc) {
         fprintf(stderr, "hubgate serve: cannot start on %s: %s\n", listen, hg_strerror(rc));
+        hub_stop(h);
         http_server_stop(&srv);
         hub_free(&h);
         store_close(&st);
+        upstream_free(&up);
         return 1;
     }
-    HG_INFO("hubgate %s serving %s on %s (port %u), public URL %s, %u threads", HG_VERSION, data, listen,
-            http_server_port(srv), hc.public_url, threads);
+    HG_INFO("hubgate %s serving %s on %s (port %u), public URL %s, %u threads, upstream %s", HG_VERSION, data,
+            listen, http_server_port(srv), hc.public_url, threads, up ? upstream_base_url(up) : "none");
     printf("listening on port %u\n", http_server_port(srv));
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
     HG_INFO("signal %d: stopping", sig);
+    hub_stop(h); /* deferred requests are answered before the server goes */
     http_server_stop(&srv);
     hub_free(&h);
     store_close(&st);
+    upstream_free(&up);
     return 0;
 }

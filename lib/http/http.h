@@ -82,6 +82,15 @@ HG_MUST_CHECK hg_err http_response_body(http_response *r, const void *data, size
 
 typedef void (*http_handler)(void *arg, const http_request *req, http_response *resp);
 
+/* Deferred answers: a handler that must wait (for an upstream call, a download another request
+ * started) calls http_defer and returns; the connection is parked (libmicrohttpd suspends it,
+ * no thread waits) until http_deferred_complete hands over the response, from any thread.  The
+ * request (path, query, headers, body) stays valid until then.  Complete exactly once. */
+typedef struct http_deferred http_deferred;
+http_deferred *http_defer(const http_request *req);
+/* Takes resp's contents (resp is left empty) and resumes the connection. */
+void http_deferred_complete(http_deferred *d, http_response *resp);
+
 typedef struct http_server http_server;
 
 typedef struct http_server_options {

@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,19 @@ typedef struct req_ctx {
     int too_big;
     char *path;
     http_request req;
+    /* deferred answers (http_defer): the mutex orders suspend before resume */
+    pthread_mutex_t mu;
+    int deferred;  /* the handler deferred; waiting for completion */
+    int ready;     /* completed: `answer` holds the response */
+    int suspended; /* MHD_suspend_connection was called */
+    int handled;   /* the handler ran */
+    http_response answer;
 } req_ctx;
+
+struct http_deferred {
+    req_ctx *ctx;
+    struct MHD_Connection *conn;
+};
 
 const char *http_header(const http_request *r, const char *name)
 {
@@ -219,6 +233,9 @@ static void free_ctx(req_ctx *ctx)
     }
     hg_buf_free(&ctx->body);
     free(ctx->path);
+    if (ctx->ready)
+        http_response_clear(&ctx->answer);
+    pthread_mutex_destroy(&ctx->mu);
     free(ctx);
 }
 
@@ -324,8 +341,20 @@ static MHD_RESULT access_handler(void *cls, struct MHD_Connection *c, const char
         if (!ctx)
             return MHD_NO;
         hg_buf_init(&ctx->body, HTTP_MAX_BODY);
+        pthread_mutex_init(&ctx->mu, NULL);
         *con_cls = ctx;
         return MHD_YES; /* respond on a later call: keeps keep-alive working */
+    }
+    if (ctx->handled) {
+        /* Called again after http_deferred_complete resumed the connection. */
+        pthread_mutex_lock(&ctx->mu);
+        int ready = ctx->ready;
+        ctx->suspended = 0;
+        pthread_mutex_unlock(&ctx->mu);
+        if (!ready)
+            return MHD_YES; /* spurious call: still waiting (cannot happen while suspended) */
+        ctx->ready = 0;
+        return queue(c, &ctx->answer);
     }
     if (*upload_size > 0) {
         if (!ctx->too_big && hg_buf_append(&ctx->body, upload, *upload_size))
@@ -365,8 +394,51 @@ static MHD_RESULT access_handler(void *cls, struct MHD_Connection *c, const char
     }
     http_response resp;
     http_response_init(&resp);
+    ctx->handled = 1;
     s->handler(s->arg, req, &resp);
+    pthread_mutex_lock(&ctx->mu);
+    if (ctx->deferred && !ctx->ready) {
+        MHD_suspend_connection(c);
+        ctx->suspended = 1;
+        pthread_mutex_unlock(&ctx->mu);
+        http_response_clear(&resp);
+        return MHD_YES;
+    }
+    int ready = ctx->deferred && ctx->ready;
+    pthread_mutex_unlock(&ctx->mu);
+    if (ready) { /* completed before the handler even returned */
+        http_response_clear(&resp);
+        ctx->ready = 0;
+        return queue(c, &ctx->answer);
+    }
     return queue(c, &resp);
+}
+
+http_deferred *http_defer(const http_request *req)
+{
+    req_ctx *ctx = (req_ctx *)((char *)req - offsetof(req_ctx, req));
+    http_deferred *d = malloc(sizeof *d);
+    if (!d)
+        return NULL;
+    d->ctx = ctx;
+    d->conn = req->conn;
+    pthread_mutex_lock(&ctx->mu);
+    ctx->deferred = 1;
+    pthread_mutex_unlock(&ctx->mu);
+    return d;
+}
+
+void http_deferred_complete(http_deferred *d, http_response *resp)
+{
+    req_ctx *ctx = d->ctx;
+    pthread_mutex_lock(&ctx->mu);
+    ctx->answer = *resp;
+    http_response_init(resp);
+    ctx->ready = 1;
+    if (ctx->suspended)
+        MHD_resume_connection(d->conn);
+    pthread_mutex_unlock(&ctx->mu);
+    free(d);
 }
 
 static int listen_socket(const char *spec, unsigned *port_out)

@@ -34,7 +34,19 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
     while (n > 0 && h->public_url[n - 1] == '/')
         h->public_url[--n] = '\0';
     h->token_ttl_s = cfg->token_ttl_s ? cfg->token_ttl_s : 3600;
+    h->up = cfg->up;
+    h->ref_ttl_s = cfg->ref_ttl_s ? cfg->ref_ttl_s : 60;
+    h->neg_ttl_s = cfg->neg_ttl_s ? cfg->neg_ttl_s : 10;
     hub_cache_init(&h->cache);
+    if (h->up) {
+        hg_err rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
+        if (rc) {
+            hub_cache_destroy(&h->cache);
+            free(h->public_url);
+            free(h);
+            return rc;
+        }
+    }
     *out = h;
     return HG_OK;
 }
@@ -53,11 +65,18 @@ hg_err hub_set_public_url(hub *h, const char *url)
     return HG_OK;
 }
 
+void hub_stop(hub *h)
+{
+    if (h)
+        hub_jobs_stop(h);
+}
+
 void hub_free(hub **ph)
 {
     hub *h = *ph;
     if (!h)
         return;
+    hub_jobs_stop(h);
     free(h->public_url);
     hub_cache_destroy(&h->cache);
     free(h);
@@ -424,8 +443,19 @@ static void metrics(hub *h, http_response *resp)
                          __atomic_load_n(&h->requests[k], __ATOMIC_RELAXED));
         rc = hg_buf_append(&b, line, (size_t)n);
     }
-    int n = snprintf(line, sizeof line, "hubgate_errors_total %lu\nhubgate_json_cache_hits_total %lu\n",
-                     __atomic_load_n(&h->errors, __ATOMIC_RELAXED), __atomic_load_n(&h->cache.hits, __ATOMIC_RELAXED));
+    int n = snprintf(line, sizeof line, "hubgate_errors_total %lu\nhubgate_json_cache_hits_total %lu\n"
+                     "hubgate_upstream_downloads_total %lu\n",
+                     __atomic_load_n(&h->errors, __ATOMIC_RELAXED), __atomic_load_n(&h->cache.hits, __ATOMIC_RELAXED),
+                     __atomic_load_n(&h->upstream_downloads, __ATOMIC_RELAXED));
+    if (!rc && h->up) {
+        upstream_stats us;
+        upstream_get_stats(h->up, &us);
+        rc = hg_buf_append(&b, line, (size_t)n);
+        n = snprintf(line, sizeof line,
+                     "hubgate_upstream_calls_total %lu\nhubgate_upstream_retries_total %lu\n"
+                     "hubgate_upstream_failures_total %lu\nhubgate_upstream_body_bytes_total %llu\n",
+                     us.calls, us.retries, us.failures, us.body_bytes);
+    }
     if (!rc)
         rc = hg_buf_append(&b, line, (size_t)n);
     if (!rc)
@@ -483,6 +513,8 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         hub_route_xorb(h, req, resp, &r);
     } else if (r.kind == ROUTE_CHUNK_DEDUP) {
         hub_error(resp, 404, NULL, "Chunk not found");
+    } else if (hub_upstream_wants(h, &r)) {
+        hub_upstream_route(h, req, resp);
     } else {
         handle_repo_route(h, req, resp, &r);
     }

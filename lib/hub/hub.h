@@ -16,15 +16,23 @@
 
 #include "http/http.h"
 #include "store/store.h"
+#include "upstream/upstream.h"
 
 typedef struct hub_config {
     const char *public_url;   /* base URL clients use, without trailing '/' */
     unsigned token_ttl_s;     /* lifetime of Xet read tokens and signed xorb URLs (default 3600) */
+    upstream *up;             /* pull-through upstream (borrowed), or NULL for local repos only */
+    unsigned jobs;            /* threads for upstream work (default 16) */
+    unsigned ref_ttl_s;       /* how long answers for branches/tags are reused (default 60) */
+    unsigned neg_ttl_s;       /* how long upstream 404s are reused (default 10) */
 } hub_config;
 
 typedef struct hub hub;
 
 HG_MUST_CHECK hg_err hub_new(store *st, const hub_config *cfg, hub **out);
+/* Answers every request still waiting for the upstream and stops the job threads: call before
+ * stopping the HTTP server. */
+void hub_stop(hub *h);
 void hub_free(hub **h);
 /* Sets the public URL (startup only, before requests flow: the default depends on the bound
  * port). */

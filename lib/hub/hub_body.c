@@ -128,9 +128,11 @@ ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max)
                 HG_ERROR("cannot read content of %llu bytes", (unsigned long long)b->content.size);
                 return -1;
             }
-            size_t got;
+            size_t got = 0;
             if (store_reader_read(b->reader, s->off + in, (uint8_t *)buf + done, n, &got) || got != n)
-                return -1;
+                /* Hand out the good bytes first: the connection then fails on the next call,
+                 * which libmicrohttpd handles promptly (a failing first call is not). */
+                return done + got ? (ssize_t)(done + got) : -1;
         }
         done += n;
     }

@@ -8,6 +8,7 @@
 
 #include "hub/hub.h"
 #include "hub/hub_cache.h"
+#include "upstream/upstream.h"
 
 #define HUB_MAX_SEGS 64
 
@@ -46,6 +47,8 @@ typedef struct hub_route {
 HG_MUST_CHECK hg_err hub_route_parse(const char *path, hub_route *r);
 void hub_route_clear(hub_route *r);
 
+typedef struct hub_jobs hub_jobs;
+
 struct hub {
     store *st;
     char *public_url;
@@ -53,6 +56,10 @@ struct hub {
     unsigned long requests[ROUTE_COUNT]; /* per route, updated atomically */
     unsigned long errors;                /* responses >= 400 */
     hub_cache cache;                     /* rendered JSON of commit-addressed requests */
+    upstream *up;                        /* NULL: local repos only */
+    hub_jobs *jobs;
+    unsigned ref_ttl_s, neg_ttl_s;
+    unsigned long upstream_downloads;    /* bodies fetched (single flight), for metrics */
 };
 
 
@@ -97,6 +104,26 @@ void hub_iso_time(int64_t t, char out[32]);
 json_t *hub_entry_json(hub_ctx *x, const store_entry *e, int expand);
 
 void hub_route_resolve(hub_ctx *x, int raw);
+
+/* A file to send (resolve/raw), local or fetched from upstream. */
+typedef struct hub_file {
+    const store_content *ct;  /* ct->id 0: metadata only (HEAD of a file not downloaded yet) */
+    int is_lfs, raw;
+    const git_oid *oid;       /* git blob id (of the pointer for LFS files) */
+    const char *commit_hex;   /* X-Repo-Commit, or NULL */
+    int immutable;            /* addressed by commit: cacheable forever */
+    const char *path;         /* for Content-Type and messages */
+    const char *xet_token_url; /* advertise Xet with this refresh route, or NULL */
+} hub_file;
+void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f);
+
+/* The pull-through path (hub_upstream.c). */
+HG_MUST_CHECK hg_err hub_jobs_start(hub *h, unsigned nthreads);
+void hub_jobs_stop(hub *h);
+/* 1 if the route is for a repo this store does not hold and an upstream is configured. */
+int hub_upstream_wants(hub *h, const hub_route *r);
+/* Defers the request to a job that answers it through the upstream and the store. */
+void hub_upstream_route(hub *h, const http_request *req, http_response *resp);
 void hub_route_info(hub_ctx *x);
 void hub_route_tree(hub_ctx *x);
 void hub_route_paths_info(hub_ctx *x);

@@ -45,18 +45,16 @@ static int etag_matches(const char *inm, const char *etag_quoted)
     return 0;
 }
 
-static int xet_headers(hub_ctx *x, const store_entry *e, char *token_url, size_t cap)
+static int xet_headers(hub *h, http_response *resp, const xet_hash *xh, const char *token_url)
 {
     char hash[XET_HEX_LEN + 1];
-    xet_hash_to_hex(&e->content.xet, hash);
-    snprintf(token_url, cap, "%s/api/%s/%s/xet-read-token/%s", x->h->public_url, types_segment(x->repo.type),
-             x->repo.name, x->commit_hex);
-    hg_err rc = http_response_header(x->resp, "X-Xet-Hash", "%s", hash);
+    xet_hash_to_hex(xh, hash);
+    hg_err rc = http_response_header(resp, "X-Xet-Hash", "%s", hash);
     if (!rc)
-        rc = http_response_header(x->resp, "Link", "<%s>; rel=\"xet-auth\", <%s/v1/reconstructions/%s>; rel=\"xet-reconstruction-info\"",
-                                  token_url, x->h->public_url, hash);
+        rc = http_response_header(resp, "Link", "<%s>; rel=\"xet-auth\", <%s/v1/reconstructions/%s>; rel=\"xet-reconstruction-info\"",
+                                  token_url, h->public_url, hash);
     if (!rc)
-        rc = http_response_header(x->resp, "X-Xet-Refresh-Route", "%s", token_url);
+        rc = http_response_header(resp, "X-Xet-Refresh-Route", "%s", token_url);
     return rc ? -1 : 0;
 }
 
@@ -85,49 +83,60 @@ void hub_route_resolve(hub_ctx *x, int raw)
         hub_store_error(x->resp, rc, "the file");
         return;
     }
-    http_response *resp = x->resp;
+    char token_url[2048] = "";
+    if (e.is_lfs && !raw)
+        snprintf(token_url, sizeof token_url, "%s/api/%s/%s/xet-read-token/%s", x->h->public_url,
+                 types_segment(x->repo.type), x->repo.name, x->commit_hex);
+    hub_file f = {.ct = &e.content, .is_lfs = e.is_lfs, .raw = raw, .oid = &e.oid, .commit_hex = x->commit_hex,
+                  .immutable = !strcmp(x->rev, x->commit_hex), .path = x->path,
+                  .xet_token_url = *token_url ? token_url : NULL};
+    hub_serve_file(x->h, x->req, x->resp, &f);
+}
+
+void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f)
+{
     char etag[80], sha[65], oid[GIT_OID_HEX_LEN + 1], ptr[GIT_LFS_POINTER_MAX + 1];
     size_t plen = 0;
-    int serve_pointer = raw && e.is_lfs;
-    xet_bytes_to_hex(e.content.sha256, 32, sha);
-    git_oid_to_hex(&e.oid, oid);
+    int serve_pointer = f->raw && f->is_lfs;
+    hg_err rc = HG_OK;
+    xet_bytes_to_hex(f->ct->sha256, 32, sha);
+    git_oid_to_hex(f->oid, oid);
     if (serve_pointer)
-        rc = git_lfs_pointer(e.content.sha256, e.content.size, ptr, sizeof ptr, &plen);
+        rc = git_lfs_pointer(f->ct->sha256, f->ct->size, ptr, sizeof ptr, &plen);
     /* ETag: sha256 of LFS files on resolve, else the git blob id (5.3). */
-    snprintf(etag, sizeof etag, "\"%s\"", e.is_lfs && !raw ? sha : oid);
-    if (!rc)
-        rc = http_response_header(resp, "X-Repo-Commit", "%s", x->commit_hex);
+    snprintf(etag, sizeof etag, "\"%s\"", f->is_lfs && !f->raw ? sha : oid);
+    if (!rc && f->commit_hex && *f->commit_hex)
+        rc = http_response_header(resp, "X-Repo-Commit", "%s", f->commit_hex);
     if (!rc)
         rc = http_response_header(resp, "ETag", "%s", etag);
     if (!rc)
         rc = http_response_header(resp, "Accept-Ranges", "bytes");
     if (!rc)
         rc = http_response_header(resp, "Cache-Control", "%s",
-                                  strcmp(x->rev, x->commit_hex) ? "no-cache" : "public, max-age=31536000, immutable");
-    if (!rc && e.is_lfs && !raw) {
+                                  f->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    if (!rc && f->is_lfs && !f->raw) {
         rc = http_response_header(resp, "X-Linked-Etag", "%s", etag);
         if (!rc)
-            rc = http_response_header(resp, "X-Linked-Size", "%llu", (unsigned long long)e.content.size);
+            rc = http_response_header(resp, "X-Linked-Size", "%llu", (unsigned long long)f->ct->size);
     }
-    char token_url[2048];
-    if (!rc && e.is_lfs && !raw && xet_headers(x, &e, token_url, sizeof token_url))
+    if (!rc && f->xet_token_url && xet_headers(h, resp, &f->ct->xet, f->xet_token_url))
         rc = HG_ERR_NOMEM;
     if (rc) {
         hub_store_error(resp, rc, "the file");
         return;
     }
-    if (etag_matches(http_header(x->req, "If-None-Match"), etag)) {
+    if (etag_matches(http_header(req, "If-None-Match"), etag)) {
         resp->status = 304;
         return;
     }
-    const char *accept = http_header(x->req, "Accept");
-    if (e.is_lfs && !raw && accept && strstr(accept, "application/vnd.xet-fileinfo+json")) {
+    const char *accept = http_header(req, "Accept");
+    if (f->xet_token_url && accept && strstr(accept, "application/vnd.xet-fileinfo+json")) {
         /* Mode D: JS reads the headers; the body mirrors them. */
         char hash[XET_HEX_LEN + 1], recon[2048];
-        xet_hash_to_hex(&e.content.xet, hash);
-        snprintf(recon, sizeof recon, "%s/v1/reconstructions/%s", x->h->public_url, hash);
-        hub_json(resp, json_pack("{s:s,s:s,s:s,s:s,s:I}", "hash", hash, "refreshUrl", token_url, "reconstructionUrl",
-                                 recon, "etag", sha, "size", (json_int_t)e.content.size));
+        xet_hash_to_hex(&f->ct->xet, hash);
+        snprintf(recon, sizeof recon, "%s/v1/reconstructions/%s", h->public_url, hash);
+        hub_json(resp, json_pack("{s:s,s:s,s:s,s:s,s:I}", "hash", hash, "refreshUrl", f->xet_token_url,
+                                 "reconstructionUrl", recon, "etag", sha, "size", (json_int_t)f->ct->size));
         for (size_t i = 0; i < resp->nheaders; i++)
             if (!strcmp(resp->headers[i].key, "Content-Type")) {
                 free(resp->headers[i].value);
@@ -136,23 +145,35 @@ void hub_route_resolve(hub_ctx *x, int raw)
         return;
     }
     hub_body *b;
-    rc = serve_pointer ? hub_body_new_mem(ptr, plen, &b) : hub_body_new(x->h->st, &e.content, -1, &b);
+    rc = serve_pointer ? hub_body_new_mem(ptr, plen, &b) : hub_body_new(h->st, f->ct, -1, &b);
     if (rc) {
         hub_store_error(resp, rc, "the file");
         return;
     }
-    uint64_t size = serve_pointer ? plen : e.content.size;
-    if (!serve_pointer && size > 0 && strcmp(x->req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
+    uint64_t size = serve_pointer ? plen : f->ct->size;
+    if (!serve_pointer && size > 0 && strcmp(req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
         /* Missing or truncated xorbs: say so now rather than start a 200 that cannot finish. */
         hub_body_free(b);
         if (rc == HG_ERR_CORRUPT)
             hub_error(resp, 500, NULL, "The stored bytes of %s are damaged or missing (the operator should "
-                      "run 'hubgate verify')", x->path);
+                      "run 'hubgate verify')", f->path);
         else
             hub_store_error(resp, rc, "the file");
         return;
     }
-    if (hub_body_serve(&b, resp, http_header(x->req, "Range"), 0, size,
-                       serve_pointer ? "text/plain; charset=utf-8" : content_type_for(x->path), 16))
+    if (hub_body_serve(&b, resp, http_header(req, "Range"), 0, size,
+                       serve_pointer ? "text/plain; charset=utf-8" : content_type_for(f->path), 16)) {
         hub_store_error(resp, HG_ERR_NOMEM, "the file");
+        return;
+    }
+    /* Read (and verify) the first byte now: libmicrohttpd does not close a connection whose body
+     * fails before its first byte, so a damaged first chunk must become an error status here. */
+    char first;
+    if (resp->body_kind == HTTP_BODY_READER && resp->size > 0 && strcmp(req->method, "HEAD") != 0 &&
+        resp->reader(resp->reader_arg, 0, &first, 1) != 1) {
+        http_response_clear(resp);
+        hub_common_headers(resp);
+        hub_error(resp, 500, NULL, "The stored bytes of %s are damaged (the operator should run 'hubgate verify')",
+                  f->path);
+    }
 }

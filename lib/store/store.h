@@ -169,13 +169,35 @@ HG_MUST_CHECK hg_err store_xorb_open(store *st, const xet_hash *h, int *fd, uint
 /* Sequential/random reads of a content's bytes. */
 typedef struct store_reader store_reader;
 HG_MUST_CHECK hg_err store_reader_open(store *st, const store_content *c, store_reader **out);
-/* Reads up to len bytes at offset; returns the count in *got (0 at end). */
+/* Reads up to len bytes at offset; returns the count in *got (0 at end).  On an error, *got
+ * still counts the good bytes read before it. */
 HG_MUST_CHECK hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t len,
                                        size_t *got);
 /* Opens every xorb file the content needs and checks its size: HG_ERR_CORRUPT if one is missing
  * or truncated.  A server calls it before it commits to a 200. */
 HG_MUST_CHECK hg_err store_reader_check(store_reader *r);
 void store_reader_close(store_reader **r);
+
+/* ---- the pull-through cache (store_upstream.c) ---- */
+/* A stored content by its sha256 (LFS oid) or its git blob id; HG_ERR_NOTFOUND if absent. */
+HG_MUST_CHECK hg_err store_content_by_sha256(store *st, const uint8_t sha256[32], store_content *out);
+HG_MUST_CHECK hg_err store_content_by_blob(store *st, const git_oid *blob, store_content *out);
+/* Ingests size bytes read from fd (from offset 0) as one content, durably, and describes it.
+ * Chunks already stored are reused. */
+HG_MUST_CHECK hg_err store_add_content_fd(store *st, int fd, uint64_t size, store_content *out);
+
+/* An upstream answer kept under a key. */
+typedef struct store_cached {
+    int status;
+    char *headers;     /* JSON object of the headers that matter (owned) */
+    uint8_t *body;     /* owned */
+    size_t body_len;
+    int64_t fetched;   /* unix seconds */
+    int64_t expires;   /* unix seconds; 0 = never (commit-addressed) */
+} store_cached;
+void store_cached_clear(store_cached *c);
+HG_MUST_CHECK hg_err store_cache_get(store *st, const char *key, store_cached *out);
+HG_MUST_CHECK hg_err store_cache_put(store *st, const char *key, const store_cached *c);
 
 /* ---- writing: ingest sessions and imports ---- */
 typedef struct store_ingest store_ingest;

@@ -44,6 +44,12 @@ static const char *const schema =
     "  rec_off INTEGER NOT NULL, rec_len INTEGER NOT NULL, PRIMARY KEY(xorb_id, idx))"
     "  WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS xorb_chunks_hash ON xorb_chunks(hash);"
+    "CREATE INDEX IF NOT EXISTS contents_sha256 ON contents(sha256);"
+    "CREATE INDEX IF NOT EXISTS contents_blob ON contents(blob_oid);"
+    /* Upstream answers (metadata), keyed by request; expires 0 = immutable (commit-addressed). */
+    "CREATE TABLE IF NOT EXISTS upstream_cache(key TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+    "  headers TEXT NOT NULL, body BLOB NOT NULL, fetched INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');";
 
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -186,7 +192,7 @@ void store_sort_key(const char *name, int is_dir, char *out, size_t cap)
     snprintf(out, cap, "%s%s", name, is_dir ? "/" : "");
 }
 
-/* Removes partial xorb writes ("xorb.PID.N") left by processes that no longer run.  Another
+/* Removes partial xorb writes and downloads ("xorb.PID.N", "download.PID.N") left by processes that no longer run.  Another
  * process (an import) may be writing into tmp/ right now: its files must survive. */
 static hg_err clear_stale_tmp(const char *dir)
 {
@@ -196,7 +202,8 @@ static hg_err clear_stale_tmp(const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         long pid = 0;
-        if (e->d_name[0] == '.' || sscanf(e->d_name, "xorb.%ld.", &pid) != 1 || pid <= 0)
+        if (e->d_name[0] == '.' ||
+            (sscanf(e->d_name, "xorb.%ld.", &pid) != 1 && sscanf(e->d_name, "download.%ld.", &pid) != 1) || pid <= 0)
             continue;
         if (pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
             continue; /* alive (or a reused pid: the file is removed by a later open) */

@@ -51,7 +51,12 @@
     X(CHUNK_INSERT, "INSERT INTO xorb_chunks(xorb_id, idx, hash, raw_off, raw_len, rec_off, "      \
                     "rec_len) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                       \
     X(CHUNK_FIND, "SELECT xorb_id, idx FROM xorb_chunks WHERE hash=?1 LIMIT 1")                   \
-    X(CHUNK_HASH, "SELECT hash FROM xorb_chunks WHERE xorb_id=?1 AND idx=?2")
+    X(CHUNK_HASH, "SELECT hash FROM xorb_chunks WHERE xorb_id=?1 AND idx=?2")                    \
+    X(CONTENT_BY_SHA, "SELECT id, size, blob_oid, xet_hash FROM contents WHERE sha256=?1 LIMIT 1") \
+    X(CONTENT_BY_BLOB, "SELECT id, size, sha256, xet_hash FROM contents WHERE blob_oid=?1 LIMIT 1") \
+    X(UCACHE_GET, "SELECT status, headers, body, fetched, expires FROM upstream_cache WHERE key=?1") \
+    X(UCACHE_PUT, "INSERT OR REPLACE INTO upstream_cache(key, status, headers, body, fetched, "   \
+                  "expires) VALUES(?1,?2,?3,?4,?5,?6)")
 
 typedef enum store_stmt_id {
 #define X(name, sql) STMT_##name,

@@ -295,8 +295,10 @@ hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t 
     for (size_t i = lo; i < r->nchunks && done < len; i++) {
         const rchunk *ch = &r->chunks[i];
         hg_err rc = ch->raw < 0 ? probe_chunk(r, i) : HG_OK;
-        if (rc)
+        if (rc) {
+            *got = done;
             return rc;
+        }
         int verified = r->cached == i ||
                        store_vcache_test(&r->st->verified, r->xorbs[ch->xorb].id, r->xorbs[ch->xorb].fp, ch->idx);
         uint64_t in_chunk = offset + done - ch->file_off;
@@ -307,11 +309,15 @@ hg_err store_reader_read(store_reader *r, uint64_t offset, uint8_t *buf, size_t 
             /* Verified uncompressed record: one pread straight into the caller's buffer. */
             int fd;
             if ((rc = xorb_fd(r, &r->xorbs[ch->xorb], &fd)) ||
-                (rc = hg_pread_all(fd, buf + done, n, ch->rec_off + XET_CHUNK_HEADER_LEN + in_chunk)))
+                (rc = hg_pread_all(fd, buf + done, n, ch->rec_off + XET_CHUNK_HEADER_LEN + in_chunk))) {
+                *got = done;
                 return rc;
+            }
         } else {
-            if ((rc = decode_chunk(r, i, !verified)))
+            if ((rc = decode_chunk(r, i, !verified))) {
+                *got = done;
                 return rc;
+            }
             memcpy(buf + done, r->raw + in_chunk, n);
         }
         done += n;

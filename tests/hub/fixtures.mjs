@@ -174,7 +174,7 @@ export function hubImport(data, src, repo, opts = {}) {
 export function startServer(data, extra = []) {
 	const logPath = path.join(os.tmpdir(), `hubgate-client-test-${process.pid}.log`);
 	const log = fs.openSync(logPath, "w");
-	const proc = spawn(HUBGATE, ["serve", "--data", data, "--listen", "127.0.0.1:0", ...extra], {
+	const proc = spawn(HUBGATE, ["serve", "--data", data, "--listen", "127.0.0.1:0", "--no-upstream", ...extra], {
 		stdio: ["ignore", "pipe", log],
 	});
 	return new Promise((resolve, reject) => {

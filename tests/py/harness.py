@@ -39,7 +39,8 @@ class Server:
     def __enter__(self):
         self.log = tempfile.NamedTemporaryFile(prefix="hubgate-serve-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            [HUBGATE, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self.extra],
+            [HUBGATE, "serve", "--data", self.data, "--listen", "127.0.0.1:0",
+             *(self.extra if "--upstream" in self.extra else ["--no-upstream", *self.extra])],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening on port "):

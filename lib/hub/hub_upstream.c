@@ -1,0 +1,696 @@
+/*
+ * hub_upstream.c - the pull-through path: repos that are not local are answered from the
+ * upstream Hub, through the store.
+ *
+ * Metadata (info, revision, tree, paths-info, refs, commits) is relayed and kept in the store's
+ * upstream cache under the request (method, path, query, body, and the client's token hash):
+ * answers addressed by a 40-hex commit never expire, the others (branches, tags, refs) live for
+ * ref_ttl seconds, 404s for neg_ttl seconds.  When the upstream cannot be reached, whatever is
+ * cached is served, however old.
+ *
+ * File bodies: a HEAD to the upstream resolve URL names the file (git blob id for regular files,
+ * sha256 and size for LFS files).  If the store holds that content it is served at once;
+ * otherwise one download per content (single flight: concurrent requests wait for it) streams
+ * the body into tmp/, hashing it, and only bytes whose size and hash match become a content of
+ * the store.  Clients are then served from the store, with ranges; they never see upstream
+ * URLs or tokens.
+ *
+ * Threading: HTTP workers never wait: a request that needs the upstream is deferred
+ * (http_defer) and handed to the job pool; jobs block on the network and on each other's
+ * downloads, then complete the deferred response.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "hub/hub_body.h"
+#include "hub/hub_int.h"
+#include "util/hg_fs.h"
+#include "util/hg_log.h"
+
+/* ---- the job pool ---- */
+
+typedef struct hub_job {
+    struct hub_job *next;
+    hub *h;
+    const http_request *req;
+    http_deferred *d;
+} hub_job;
+
+struct hub_jobs {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hub_job *head, *tail;
+    int stopping;
+    pthread_t *threads;
+    size_t nthreads;
+    /* single flight: contents being downloaded (identity hex) */
+    char **inflight;
+    size_t ninflight, capinflight;
+    pthread_cond_t done;
+};
+
+static void run_job(hub_job *j);
+
+static void *job_thread(void *arg)
+{
+    hub_jobs *q = arg;
+    pthread_mutex_lock(&q->mu);
+    while (1) {
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->head)
+            break;
+        hub_job *j = q->head;
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+        run_job(j);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+hg_err hub_jobs_start(hub *h, unsigned nthreads)
+{
+    hub_jobs *q = calloc(1, sizeof *q);
+    if (!q)
+        return HG_ERR_NOMEM;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    pthread_cond_init(&q->done, NULL);
+    q->threads = calloc(nthreads, sizeof *q->threads);
+    if (!q->threads) {
+        free(q);
+        return HG_ERR_NOMEM;
+    }
+    h->jobs = q;
+    for (unsigned i = 0; i < nthreads; i++) {
+        if (pthread_create(&q->threads[i], NULL, job_thread, q) != 0) {
+            HG_ERROR("cannot start upstream job threads: %s", strerror(errno));
+            hub_jobs_stop(h);
+            return HG_ERR_IO;
+        }
+        q->nthreads++;
+    }
+    return HG_OK;
+}
+
+void hub_jobs_stop(hub *h)
+{
+    hub_jobs *q = h->jobs;
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = 1;
+    hub_job *pending = q->head;
+    q->head = q->tail = NULL;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    /* Queued requests are answered now; running ones finish (bounded by upstream timeouts). */
+    while (pending) {
+        hub_job *next = pending->next;
+        http_response resp;
+        http_response_init(&resp);
+        hub_common_headers(&resp);
+        hub_error(&resp, 503, NULL, "The gateway is shutting down");
+        http_deferred_complete(pending->d, &resp);
+        free(pending);
+        pending = next;
+    }
+    for (size_t i = 0; i < q->nthreads; i++)
+        pthread_join(q->threads[i], NULL);
+    free(q->threads);
+    free(q->inflight);
+    pthread_cond_destroy(&q->done);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+    h->jobs = NULL;
+}
+
+/* Defers the request and queues it for a job thread. */
+static void submit(hub *h, const http_request *req, http_response *resp)
+{
+    hub_jobs *q = h->jobs;
+    hub_job *j = calloc(1, sizeof *j);
+    http_deferred *d = j ? http_defer(req) : NULL;
+    if (!d) {
+        free(j);
+        hub_error(resp, 503, NULL, "Out of memory");
+        return;
+    }
+    *j = (hub_job){.h = h, .req = req, .d = d};
+    pthread_mutex_lock(&q->mu);
+    if (q->stopping) {
+        pthread_mutex_unlock(&q->mu);
+        http_response r;
+        http_response_init(&r);
+        hub_common_headers(&r);
+        hub_error(&r, 503, NULL, "The gateway is shutting down");
+        http_deferred_complete(d, &r);
+        free(j);
+        return;
+    }
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- single flight ---- */
+
+/* Becomes the downloader of id (returns 1), or waits until the current one is done (returns 0:
+ * look in the store again). */
+static int flight_begin(hub_jobs *q, const char *id)
+{
+    pthread_mutex_lock(&q->mu);
+    int waited = 0;
+    for (;;) {
+        size_t i;
+        for (i = 0; i < q->ninflight && strcmp(q->inflight[i], id); i++)
+            ;
+        if (i == q->ninflight)
+            break;
+        waited = 1;
+        pthread_cond_wait(&q->done, &q->mu);
+    }
+    if (waited) {
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+    }
+    if (q->ninflight == q->capinflight) {
+        size_t cap = q->capinflight ? 2 * q->capinflight : 16;
+        char **p = realloc(q->inflight, cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&q->mu);
+            return 1; /* no coalescing this time; still correct */
+        }
+        q->inflight = p;
+        q->capinflight = cap;
+    }
+    q->inflight[q->ninflight++] = (char *)id;
+    pthread_mutex_unlock(&q->mu);
+    return 1;
+}
+
+static void flight_end(hub_jobs *q, const char *id)
+{
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < q->ninflight; i++)
+        if (q->inflight[i] == id) {
+            q->inflight[i] = q->inflight[--q->ninflight];
+            break;
+        }
+    pthread_cond_broadcast(&q->done);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- helpers ---- */
+
+static int is_commit_hex(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != GIT_OID_HEX_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* The request's upstream path: the same path and query (clients already speak the Hub's URL
+ * grammar), re-encoded. */
+static hg_err upstream_path(const http_request *req, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "%s", req->path);
+    for (size_t i = 0; i < req->nquery && o < cap; i++) {
+        char k[1024], v[4096];
+        if (http_pct_encode(req->query[i].key, 0, k, sizeof k) || http_pct_encode(req->query[i].value, 0, v, sizeof v))
+            return HG_ERR_TOOBIG;
+        o += (size_t)snprintf(out + o, cap - o, "%c%s=%s", i ? '&' : '?', k, v);
+    }
+    return o < cap ? HG_OK : HG_ERR_TOOBIG;
+}
+
+/* sha256 of the client's token, as a cache-key component: answers fetched with a token are
+ * only reused for the same token. */
+static void auth_tag(const http_request *req, char out[17])
+{
+    const char *a = http_header(req, "Authorization");
+    if (!a || !*a) {
+        snprintf(out, 17, "anon");
+        return;
+    }
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(a, strlen(a), md, &len, EVP_sha256(), NULL);
+    xet_bytes_to_hex(md, 8, out);
+}
+
+/* The revision segment of a route (decoded), or NULL if the route has none. */
+static const char *route_rev(const hub_route *r)
+{
+    switch (r->kind) {
+    case ROUTE_RESOLVE:
+    case ROUTE_RAW:
+    case ROUTE_REVISION:
+    case ROUTE_TREE:
+    case ROUTE_PATHS_INFO:
+    case ROUTE_COMMITS:
+        return r->nrest ? r->rest[0] : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static const char *const relayed_headers[] = {"content-type", "x-total-count", "link", "x-repo-commit",
+                                             "x-error-code", "x-error-message", "etag"};
+
+/* The headers worth keeping, as a JSON object; Link URLs are rewritten to the public URL. */
+static char *headers_json(hub *h, const upstream_response *ur)
+{
+    json_t *o = json_object();
+    const char *base = upstream_base_url(h->up);
+    size_t bl = strlen(base);
+    for (size_t i = 0; o && i < sizeof relayed_headers / sizeof relayed_headers[0]; i++) {
+        const char *v = upstream_header_get(ur, relayed_headers[i]);
+        if (!v)
+            continue;
+        if (!strcmp(relayed_headers[i], "link")) {
+            hg_buf b;
+            hg_buf_init(&b, 1u << 16);
+            hg_err rc = HG_OK;
+            for (const char *p = v; *p && !rc;) {
+                const char *hit = strstr(p, base);
+                size_t n = hit ? (size_t)(hit - p) : strlen(p);
+                rc = hg_buf_append(&b, p, n);
+                if (!rc && hit)
+                    rc = hg_buf_append(&b, h->public_url, strlen(h->public_url));
+                p += n + (hit ? bl : 0);
+            }
+            if (!rc)
+                rc = hg_buf_append(&b, "", 1);
+            if (!rc)
+                json_object_set_new(o, relayed_headers[i], json_string((const char *)b.data));
+            hg_buf_free(&b);
+        } else {
+            json_object_set_new(o, relayed_headers[i], json_string(v));
+        }
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Sends a cached (or just fetched) upstream answer. */
+static void send_cached(http_response *resp, const store_cached *c, int stale)
+{
+    resp->status = c->status;
+    hg_err rc = http_response_body(resp, c->body, c->body_len);
+    json_t *hs = json_loads(c->headers, 0, NULL);
+    const char *k;
+    json_t *v;
+    json_object_foreach(hs, k, v)
+    {
+        if (!rc && json_is_string(v))
+            rc = http_response_header(resp, k, "%s", json_string_value(v));
+    }
+    json_decref(hs);
+    if (!rc && stale)
+        rc = http_response_header(resp, "Warning", "110 hubgate \"Response is stale: the upstream is unreachable\"");
+    if (rc)
+        hub_error(resp, 500, NULL, "Cannot build the response");
+}
+
+static void upstream_failed(http_response *resp, const upstream_response *ur, hg_err rc)
+{
+    int timeout = strstr(ur->error, "imeout") || strstr(ur->error, "timed out");
+    hub_error(resp, timeout ? 504 : 502, NULL, "Upstream unavailable: %s", ur->error[0] ? ur->error : hg_strerror(rc));
+}
+
+/* ---- metadata ---- */
+
+static void metadata_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
+{
+    char path[12288], key[16384], tag[17];
+    if (upstream_path(req, path, sizeof path)) {
+        hub_error(resp, 414, NULL, "Request too long to forward");
+        return;
+    }
+    auth_tag(req, tag);
+    snprintf(key, sizeof key, "%s %s %s %.*s", req->method, tag, path, (int)(req->body_len < 2048 ? req->body_len : 2048),
+             req->body ? (const char *)req->body : "");
+    store_cached c;
+    hg_err crc = store_cache_get(h->st, key, &c);
+    int64_t now = (int64_t)time(NULL);
+    if (!crc && (c.expires == 0 || c.expires > now)) {
+        send_cached(resp, &c, 0);
+        store_cached_clear(&c);
+        return;
+    }
+    upstream_request rq = {.method = req->method, .path = path, .authorization = http_header(req, "Authorization"),
+                           .content_type = http_header(req, "Content-Type"), .body = req->body, .body_len = req->body_len};
+    upstream_response ur;
+    upstream_response_init(&ur);
+    hg_err rc = upstream_call(h->up, &rq, &ur);
+    if (rc || ur.status == 0 || ur.status >= 500 || ur.status == 429) {
+        if (!crc) {
+            HG_WARN("upstream unavailable for %.200s: serving the cached answer", req->path);
+            send_cached(resp, &c, 1);
+        } else if (!rc && ur.status) {
+            hub_error(resp, 502, NULL, "Upstream answered %ld", ur.status);
+        } else {
+            upstream_failed(resp, &ur, rc);
+        }
+        store_cached_clear(&c);
+        upstream_response_clear(&ur);
+        return;
+    }
+    store_cached_clear(&c);
+    store_cached nc = {.status = (int)ur.status, .headers = headers_json(h, &ur), .body = ur.body.data,
+                       .body_len = ur.body.len, .fetched = now};
+    const char *rev = route_rev(r);
+    int immutable = rev && is_commit_hex(rev) && ur.status == 200;
+    nc.expires = immutable ? 0 : now + (ur.status == 200 ? h->ref_ttl_s : h->neg_ttl_s);
+    int cacheable = ur.status == 200 || ur.status == 404;
+    if (nc.headers && cacheable && store_cache_put(h->st, key, &nc))
+        HG_WARN("cannot cache the upstream answer for %.200s", req->path);
+    if (nc.headers)
+        send_cached(resp, &nc, 0);
+    else
+        hub_error(resp, 500, NULL, "Out of memory");
+    free(nc.headers);
+    upstream_response_clear(&ur);
+}
+
+/* ---- files ---- */
+
+typedef struct upstream_file {
+    long status;        /* upstream's answer to HEAD (200, 302, 404...) */
+    int is_lfs;
+    uint64_t size;
+    uint8_t sha256[32]; /* LFS */
+    git_oid blob;       /* regular files */
+    char commit[GIT_OID_HEX_LEN + 1];
+    char error_code[64], error_msg[512];
+} upstream_file;
+
+static int parse_etag_hex(const char *v, uint8_t *out, size_t nbytes)
+{
+    if (!v)
+        return -1;
+    if (!strncmp(v, "W/", 2))
+        v += 2;
+    if (*v == '"')
+        v++;
+    for (size_t i = 0; i < nbytes; i++) {
+        unsigned x;
+        if (sscanf(v + 2 * i, "%2x", &x) != 1)
+            return -1;
+        out[i] = (uint8_t)x;
+    }
+    char end = v[2 * nbytes];
+    return end == '"' || end == '\0' ? 0 : -1;
+}
+
+/* Names the file from upstream's answer to HEAD (cached like metadata). */
+static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, upstream_file *f,
+                        upstream_response *ur)
+{
+    char path[12288], key[12400], tag[17];
+    memset(f, 0, sizeof *f);
+    snprintf(path, sizeof path, "%s", req->path);
+    auth_tag(req, tag);
+    snprintf(key, sizeof key, "FILE %s %s", tag, path);
+    store_cached c;
+    hg_err crc = store_cache_get(h->st, key, &c);
+    int64_t now = (int64_t)time(NULL);
+    json_t *hs = NULL;
+    if (!crc && (c.expires == 0 || c.expires > now)) {
+        f->status = c.status;
+        hs = json_loads(c.headers, 0, NULL);
+    } else {
+        upstream_request rq = {.method = "HEAD", .path = path, .authorization = http_header(req, "Authorization")};
+        hg_err rc = upstream_call(h->up, &rq, ur);
+        if (rc || ur->status == 0 || ur->status >= 500 || ur->status == 429) {
+            if (crc) {
+                store_cached_clear(&c);
+                return rc ? rc : HG_ERR_UPSTREAM;
+            }
+            f->status = c.status; /* stale but known: serve it */
+            hs = json_loads(c.headers, 0, NULL);
+        } else {
+            f->status = ur->status;
+            hs = json_object();
+            static const char *const keep[] = {"etag", "x-linked-etag", "x-linked-size", "content-length",
+                                               "x-repo-commit", "x-error-code", "x-error-message"};
+            for (size_t i = 0; hs && i < sizeof keep / sizeof keep[0]; i++) {
+                const char *v = upstream_header_get(ur, keep[i]);
+                if (v)
+                    json_object_set_new(hs, keep[i], json_string(v));
+            }
+            char *text = hs ? json_dumps(hs, JSON_COMPACT) : NULL;
+            const char *rev = route_rev(r);
+            int ok = f->status == 200 || (f->status >= 300 && f->status < 400);
+            store_cached nc = {.status = (int)f->status, .headers = text, .body = NULL, .body_len = 0, .fetched = now,
+                               .expires = ok && rev && is_commit_hex(rev) ? 0 : now + (ok ? h->ref_ttl_s : h->neg_ttl_s)};
+            if (text && (ok || f->status == 404) && store_cache_put(h->st, key, &nc))
+                HG_WARN("cannot cache file metadata for %.200s", req->path);
+            free(text);
+        }
+    }
+    store_cached_clear(&c);
+    if (!hs)
+        return HG_ERR_NOMEM;
+    const char *commit = json_string_value(json_object_get(hs, "x-repo-commit"));
+    if (commit && is_commit_hex(commit))
+        memcpy(f->commit, commit, GIT_OID_HEX_LEN + 1);
+    const char *ec = json_string_value(json_object_get(hs, "x-error-code"));
+    const char *em = json_string_value(json_object_get(hs, "x-error-message"));
+    snprintf(f->error_code, sizeof f->error_code, "%s", ec ? ec : "");
+    snprintf(f->error_msg, sizeof f->error_msg, "%s", em ? em : "");
+    hg_err rc = HG_OK;
+    if (f->status == 200 || (f->status >= 300 && f->status < 400)) {
+        const char *linked = json_string_value(json_object_get(hs, "x-linked-etag"));
+        const char *lsize = json_string_value(json_object_get(hs, "x-linked-size"));
+        const char *etag = json_string_value(json_object_get(hs, "etag"));
+        const char *clen = json_string_value(json_object_get(hs, "content-length"));
+        if (linked && lsize) {
+            f->is_lfs = 1;
+            f->size = strtoull(lsize, NULL, 10);
+            if (parse_etag_hex(linked, f->sha256, 32))
+                rc = HG_ERR_CORRUPT;
+        } else if (etag && clen) {
+            f->size = strtoull(clen, NULL, 10);
+            if (parse_etag_hex(etag, f->blob.b, 20))
+                rc = HG_ERR_CORRUPT;
+        } else {
+            rc = HG_ERR_CORRUPT;
+        }
+        if (rc)
+            snprintf(ur->error, sizeof ur->error, "upstream file metadata without a usable ETag/X-Linked-ETag");
+    }
+    json_decref(hs);
+    return rc;
+}
+
+typedef struct dl_sink {
+    int fd;
+    uint64_t off;
+    EVP_MD_CTX *md;
+} dl_sink;
+
+static int dl_write(void *arg, const void *data, size_t len)
+{
+    dl_sink *s = arg;
+    if (hg_pwrite_all(s->fd, data, len, s->off))
+        return -1;
+    s->off += len;
+    return EVP_DigestUpdate(s->md, data, len) == 1 ? 0 : -1;
+}
+
+/* Downloads, verifies and stores the file; HG_ERR_CORRUPT if the bytes fail verification. */
+static hg_err download(hub *h, const http_request *req, const upstream_file *f, store_content *out,
+                       upstream_response *ur)
+{
+    static unsigned long seq;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/tmp/download.%ld.%lu", store_dir(h->st), (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        HG_ERROR("create %s: %s", tmp, strerror(errno));
+        return HG_ERR_IO;
+    }
+    dl_sink s = {.fd = fd, .md = EVP_MD_CTX_new()};
+    hg_err rc = s.md ? HG_OK : HG_ERR_NOMEM;
+    if (!rc && EVP_DigestInit_ex(s.md, f->is_lfs ? EVP_sha256() : EVP_sha1(), NULL) != 1)
+        rc = HG_ERR_NOMEM;
+    if (!rc && !f->is_lfs) {
+        /* git blob id: sha1 of "blob <size>\0" + bytes */
+        char hdr[64];
+        int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)f->size);
+        if (EVP_DigestUpdate(s.md, hdr, (size_t)n + 1) != 1)
+            rc = HG_ERR_NOMEM;
+    }
+    if (!rc) {
+        /* The request's own URL: if a branch moves meanwhile, verification catches the change. */
+        const char *path = req->path;
+        rc = upstream_fetch_body(h->up, path, http_header(req, "Authorization"), f->size, dl_write, &s, ur);
+        if (!rc && (ur->status != 200 && ur->status != 206))
+            rc = HG_ERR_UPSTREAM;
+    }
+    if (!rc) {
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_DigestFinal_ex(s.md, md, &mdlen);
+        int good = s.off == f->size && (f->is_lfs ? !memcmp(md, f->sha256, 32) : !memcmp(md, f->blob.b, 20));
+        if (!good) {
+            HG_ERROR("upstream bytes of %.200s failed verification (%llu of %llu bytes, %s mismatch): discarded",
+                     req->path, (unsigned long long)s.off, (unsigned long long)f->size, f->is_lfs ? "sha256" : "git blob id");
+            snprintf(ur->error, sizeof ur->error, "the upstream sent bytes that failed verification");
+            rc = HG_ERR_CORRUPT;
+        }
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = HG_ERR_IO;
+    if (!rc)
+        rc = store_add_content_fd(h->st, fd, f->size, out);
+    EVP_MD_CTX_free(s.md);
+    close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+static void file_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
+{
+    upstream_file f;
+    upstream_response ur;
+    upstream_response_init(&ur);
+    hg_err rc = file_meta(h, req, r, &f, &ur);
+    if (rc == HG_ERR_CORRUPT) {
+        hub_error(resp, 502, NULL, "%s", ur.error);
+        goto out;
+    }
+    if (rc) {
+        upstream_failed(resp, &ur, rc);
+        goto out;
+    }
+    if (f.status != 200 && !(f.status >= 300 && f.status < 400)) {
+        /* Relay upstream's error with its code (404 EntryNotFound, 401 RepoNotFound...). */
+        hub_error(resp, (int)f.status, *f.error_code ? f.error_code : NULL, "%s",
+                  *f.error_msg ? f.error_msg : "Upstream refused the request");
+        if (*f.commit) {
+            hg_err hr = http_response_header(resp, "X-Repo-Commit", "%s", f.commit);
+            (void)hr;
+        }
+        goto out;
+    }
+    store_content ct;
+    char id[80];
+    if (f.is_lfs)
+        xet_bytes_to_hex(f.sha256, 32, id);
+    else
+        git_oid_to_hex(&f.blob, id);
+    rc = f.is_lfs ? store_content_by_sha256(h->st, f.sha256, &ct) : store_content_by_blob(h->st, &f.blob, &ct);
+    int is_head = !strcmp(req->method, "HEAD");
+    if (rc == HG_ERR_NOTFOUND && is_head) {
+        /* HEAD needs the metadata only: no download for it. */
+        memset(&ct, 0, sizeof ct);
+        ct.size = f.size;
+        rc = HG_OK;
+    }
+    while (rc == HG_ERR_NOTFOUND) {
+        if (flight_begin(h->jobs, id)) {
+            __atomic_add_fetch(&h->upstream_downloads, 1, __ATOMIC_RELAXED);
+            rc = download(h, req, &f, &ct, &ur);
+            flight_end(h->jobs, id);
+            break;
+        }
+        /* Someone else downloaded it: look again (a failed download makes us try ourselves). */
+        rc = f.is_lfs ? store_content_by_sha256(h->st, f.sha256, &ct) : store_content_by_blob(h->st, &f.blob, &ct);
+    }
+    if (rc) {
+        if (rc == HG_ERR_CORRUPT)
+            hub_error(resp, 502, NULL, "The upstream sent bytes that failed verification; nothing was kept");
+        else if (rc == HG_ERR_UPSTREAM)
+            upstream_failed(resp, &ur, rc);
+        else
+            hub_store_error(resp, rc, "the file");
+        goto out;
+    }
+    git_oid oid = f.blob;
+    if (f.is_lfs && git_lfs_pointer_blob_id(f.sha256, f.size, &oid))
+        memset(&oid, 0, sizeof oid);
+    if (!ct.id)
+        memcpy(ct.sha256, f.sha256, 32); /* HEAD before any download: the ETag comes from upstream */
+    const char *rev = route_rev(r);
+    hub_file hf = {.ct = &ct, .is_lfs = f.is_lfs, .raw = r->kind == ROUTE_RAW, .oid = &oid,
+                   .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path};
+    hub_serve_file(h, req, resp, &hf);
+out:
+    upstream_response_clear(&ur);
+}
+
+static void run_job(hub_job *j)
+{
+    hub *h = j->h;
+    http_response resp;
+    http_response_init(&resp);
+    hub_common_headers(&resp);
+    hub_route r;
+    if (hub_route_parse(j->req->path, &r)) {
+        hub_error(&resp, 404, NULL, "Not found");
+    } else {
+        if (r.kind == ROUTE_RESOLVE || r.kind == ROUTE_RAW)
+            file_job(h, j->req, &r, &resp);
+        else
+            metadata_job(h, j->req, &r, &resp);
+        hub_route_clear(&r);
+    }
+    if (resp.status >= 400)
+        __atomic_add_fetch(&h->errors, 1, __ATOMIC_RELAXED);
+    http_deferred_complete(j->d, &resp);
+    http_response_clear(&resp);
+    free(j);
+}
+
+int hub_upstream_wants(hub *h, const hub_route *r)
+{
+    if (!h->up || !h->jobs)
+        return 0;
+    switch (r->kind) {
+    case ROUTE_RESOLVE:
+    case ROUTE_RAW:
+    case ROUTE_INFO:
+    case ROUTE_REVISION:
+    case ROUTE_TREE:
+    case ROUTE_PATHS_INFO:
+    case ROUTE_REFS:
+    case ROUTE_COMMITS:
+        break;
+    default:
+        return 0;
+    }
+    store_repo repo;
+    return store_repo_find(h->st, r->type, r->repo, &repo) == HG_ERR_NOTFOUND;
+}
+
+void hub_upstream_route(hub *h, const http_request *req, http_response *resp)
+{
+    submit(h, req, resp);
+}

@@ -1,0 +1,487 @@
+/*
+ * upstream.c - blocking upstream calls with retries, backoff and resume (see upstream.h).
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "upstream/upstream.h"
+#include "util/hg_log.h"
+
+struct upstream {
+    char *base;  /* no trailing '/' */
+    char *token; /* owned copy, or NULL */
+    upstream_config cfg;
+    unsigned long calls, retries, failures; /* updated atomically */
+    unsigned long long body_bytes;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+hg_err upstream_new(const upstream_config *cfg, upstream **out)
+{
+    pthread_once(&curl_once, curl_init_once);
+    upstream *u = calloc(1, sizeof *u);
+    if (!u)
+        return HG_ERR_NOMEM;
+    u->cfg = *cfg;
+    u->base = strdup(cfg->base_url);
+    u->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
+    if (!u->base || (cfg->token && *cfg->token && !u->token)) {
+        upstream_free(&u);
+        return HG_ERR_NOMEM;
+    }
+    size_t n = strlen(u->base);
+    while (n && u->base[n - 1] == '/')
+        u->base[--n] = '\0';
+    if (!u->cfg.connect_timeout_s)
+        u->cfg.connect_timeout_s = 10;
+    if (!u->cfg.deadline_s)
+        u->cfg.deadline_s = 30;
+    if (!u->cfg.stall_s)
+        u->cfg.stall_s = 30;
+    if (!u->cfg.backoff_ms)
+        u->cfg.backoff_ms = 200;
+    u->cfg.base_url = u->base;
+    u->cfg.token = u->token;
+    *out = u;
+    return HG_OK;
+}
+
+void upstream_free(upstream **pu)
+{
+    upstream *u = *pu;
+    if (!u)
+        return;
+    free(u->base);
+    if (u->token) {
+        memset(u->token, 0, strlen(u->token));
+        free(u->token);
+    }
+    free(u);
+    *pu = NULL;
+}
+
+const char *upstream_base_url(const upstream *u)
+{
+    return u->base;
+}
+
+void upstream_get_stats(upstream *u, upstream_stats *out)
+{
+    out->calls = __atomic_load_n(&u->calls, __ATOMIC_RELAXED);
+    out->retries = __atomic_load_n(&u->retries, __ATOMIC_RELAXED);
+    out->failures = __atomic_load_n(&u->failures, __ATOMIC_RELAXED);
+    out->body_bytes = __atomic_load_n(&u->body_bytes, __ATOMIC_RELAXED);
+}
+
+void upstream_response_init(upstream_response *r)
+{
+    memset(r, 0, sizeof *r);
+    hg_buf_init(&r->body, 64u << 20);
+}
+
+static void clear_headers(upstream_response *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->nheaders = 0;
+}
+
+void upstream_response_clear(upstream_response *r)
+{
+    clear_headers(r);
+    hg_buf_free(&r->body);
+    r->status = 0;
+}
+
+const char *upstream_header_get(const upstream_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!strcasecmp(r->headers[i].name, name))
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* ---- one attempt ---- */
+
+typedef struct attempt {
+    upstream *u;
+    upstream_response *resp;
+    upstream_sink_fn sink; /* NULL: collect into resp->body */
+    void *sink_arg;
+    uint64_t skip;         /* bytes to drop (a server that ignored our Range) */
+    uint64_t resume_from;  /* the Range start this attempt asked for */
+    uint64_t got;          /* body bytes delivered by this attempt */
+    uint64_t limit;        /* most bytes the body may have */
+    int sink_failed, too_big;
+} attempt;
+
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+    attempt *a = arg;
+    size_t len = size * n;
+    upstream_response *r = a->resp;
+    if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+        clear_headers(r); /* a new response (after 100-continue, say) */
+        const char *sp = memchr(buf, ' ', len);
+        /* A 200 to a Range request starts from byte 0: drop what we already have. */
+        a->skip = sp && atol(sp + 1) == 200 ? a->resume_from : 0;
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon || r->nheaders == UPSTREAM_MAX_HEADERS)
+        return len;
+    size_t nl = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    size_t vl = len - nl - 1;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    char *name = strndup(buf, nl), *value = strndup(v, vl);
+    if (!name || !value) {
+        free(name);
+        free(value);
+        return 0;
+    }
+    for (char *p = name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    r->headers[r->nheaders++] = (upstream_header){name, value};
+    return len;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *arg)
+{
+    attempt *a = arg;
+    size_t len = size * n, off = 0;
+    if (a->skip) {
+        off = a->skip < len ? (size_t)a->skip : len;
+        a->skip -= off;
+        if (off == len)
+            return len;
+    }
+    if (a->got + (len - off) > a->limit) {
+        a->too_big = 1;
+        return 0;
+    }
+    if (a->sink) {
+        if (a->sink(a->sink_arg, buf + off, len - off)) {
+            a->sink_failed = 1;
+            return 0;
+        }
+    } else if (hg_buf_append(&a->resp->body, buf + off, len - off)) {
+        a->too_big = 1;
+        return 0;
+    }
+    a->got += len - off;
+    return len;
+}
+
+/* The URL without its query, for logs (signed URLs carry credentials there). */
+static void log_url(const char *url, char *out, size_t cap)
+{
+    size_t n = strcspn(url, "?");
+    snprintf(out, cap, "%.*s", (int)(n < 300 ? n : 300), url);
+}
+
+static int same_origin(const char *a, const char *b)
+{
+    /* scheme://host[:port] prefix comparison */
+    const char *sa = strstr(a, "://"), *sb = strstr(b, "://");
+    if (!sa || !sb)
+        return 0;
+    size_t la = (size_t)(strchr(sa + 3, '/') ? strchr(sa + 3, '/') - a : (long)strlen(a));
+    size_t lb = (size_t)(strchr(sb + 3, '/') ? strchr(sb + 3, '/') - b : (long)strlen(b));
+    return la == lb && !strncasecmp(a, b, la);
+}
+
+typedef struct attempt_opts {
+    const char *method, *url, *authorization, *content_type, *range;
+    const void *body;
+    size_t body_len;
+    long timeout_ms; /* 0: none (bodies rely on the stall timer) */
+} attempt_opts;
+
+/* Runs one HTTP exchange; returns the curl result (CURLE_OK when an answer arrived). */
+static CURLcode run_attempt(upstream *u, const attempt_opts *o, attempt *a)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return CURLE_OUT_OF_MEMORY;
+    struct curl_slist *hdrs = NULL, *tmp;
+    char auth[8192];
+    int ok = 1;
+    if (o->authorization && *o->authorization) {
+        snprintf(auth, sizeof auth, "Authorization: %s", o->authorization);
+        ok &= (tmp = curl_slist_append(hdrs, auth)) != NULL;
+        hdrs = tmp ? tmp : hdrs;
+    }
+    if (o->content_type) {
+        snprintf(auth, sizeof auth, "Content-Type: %s", o->content_type);
+        ok &= (tmp = curl_slist_append(hdrs, auth)) != NULL;
+        hdrs = tmp ? tmp : hdrs;
+    }
+    ok &= (tmp = curl_slist_append(hdrs, "Accept-Encoding: identity")) != NULL;
+    hdrs = tmp ? tmp : hdrs;
+    ok &= (tmp = curl_slist_append(hdrs, "User-Agent: hubgate/" HG_VERSION)) != NULL;
+    hdrs = tmp ? tmp : hdrs;
+    if (!ok) {
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(c);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, o->url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)u->cfg.connect_timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)u->cfg.stall_s);
+    if (o->timeout_ms > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    if (o->range)
+        curl_easy_setopt(c, CURLOPT_RANGE, o->range);
+    if (!strcmp(o->method, "HEAD")) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (!strcmp(o->method, "POST")) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, o->body ? o->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+    }
+    CURLcode cr = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    a->resp->status = status;
+    if (cr != CURLE_OK)
+        snprintf(a->resp->error, sizeof a->resp->error, "%s", curl_easy_strerror(cr));
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return cr;
+}
+
+static int retryable_status(long s)
+{
+    return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sleeps before attempt k (1-based retry): full jitter over an exponential ceiling, or the
+ * server's Retry-After; never past the deadline.  Returns -1 if the deadline leaves no time. */
+static int backoff(upstream *u, unsigned k, const upstream_response *r, uint64_t deadline)
+{
+    uint64_t ceil_ms = (uint64_t)u->cfg.backoff_ms << (k - 1 < 10 ? k - 1 : 10);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (uint32_t)now_ms();
+    uint64_t wait = ceil_ms ? rnd % (ceil_ms + 1) : 0;
+    const char *ra = r ? upstream_header_get(r, "retry-after") : NULL;
+    if (ra) {
+        char *end;
+        unsigned long s = strtoul(ra, &end, 10);
+        if (end != ra && s < 3600)
+            wait = (uint64_t)s * 1000;
+    }
+    uint64_t now = now_ms();
+    if (now + wait >= deadline)
+        return -1;
+    __atomic_add_fetch(&u->retries, 1, __ATOMIC_RELAXED);
+    struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    return 0;
+}
+
+static void build_url(const upstream *u, const char *path_or_url, char *out, size_t cap)
+{
+    if (!strncmp(path_or_url, "http://", 7) || !strncmp(path_or_url, "https://", 8))
+        snprintf(out, cap, "%s", path_or_url);
+    else
+        snprintf(out, cap, "%s%s", u->base, path_or_url);
+}
+
+hg_err upstream_call(upstream *u, const upstream_request *req, upstream_response *resp)
+{
+    char url[8192], logu[320];
+    build_url(u, req->path, url, sizeof url);
+    log_url(url, logu, sizeof logu);
+    const char *auth_hdr = req->authorization;
+    char gw[4096];
+    if (!auth_hdr && u->token) {
+        snprintf(gw, sizeof gw, "Bearer %s", u->token);
+        auth_hdr = gw;
+    }
+    uint64_t deadline = now_ms() + (uint64_t)u->cfg.deadline_s * 1000;
+    __atomic_add_fetch(&u->calls, 1, __ATOMIC_RELAXED);
+    for (unsigned k = 0;; k++) {
+        hg_buf_free(&resp->body);
+        hg_buf_init(&resp->body, req->max_body ? req->max_body : 64u << 20);
+        clear_headers(resp);
+        resp->error[0] = '\0';
+        attempt a = {.u = u, .resp = resp, .limit = req->max_body ? req->max_body : 64u << 20};
+        attempt_opts o = {.method = req->method, .url = url, .authorization = auth_hdr,
+                          .content_type = req->content_type, .body = req->body, .body_len = req->body_len};
+        uint64_t now = now_ms();
+        o.timeout_ms = deadline > now ? (long)(deadline - now) : 1;
+        CURLcode cr = run_attempt(u, &o, &a);
+        if (a.too_big) {
+            snprintf(resp->error, sizeof resp->error, "upstream answer larger than %zu bytes", (size_t)a.limit);
+            __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
+            return HG_ERR_UPSTREAM;
+        }
+        int final = cr == CURLE_OK && !retryable_status(resp->status);
+        if (final) {
+            HG_DEBUG("upstream %s %s -> %ld", req->method, logu, resp->status);
+            return HG_OK;
+        }
+        if (cr == CURLE_OK)
+            snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
+        HG_WARN("upstream %s %s: %s (attempt %u)", req->method, logu, resp->error, k + 1);
+        if (k >= u->cfg.retries || backoff(u, k + 1, resp, deadline)) {
+            __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
+            /* A final 429/5xx is still an HTTP answer the caller may relay. */
+            return cr == CURLE_OK ? HG_OK : HG_ERR_UPSTREAM;
+        }
+    }
+}
+
+/* ---- file bodies ---- */
+
+typedef struct body_state {
+    upstream *u;
+    upstream_sink_fn sink;
+    void *arg;
+    uint64_t delivered; /* bytes handed to the sink so far */
+} body_state;
+
+static int counting_sink(void *arg, const void *data, size_t len)
+{
+    body_state *b = arg;
+    if (b->sink(b->arg, data, len))
+        return -1;
+    b->delivered += len;
+    __atomic_add_fetch(&b->u->body_bytes, len, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Asks the Hub where the body is: *target gets the CDN URL of a redirect, or stays empty when
+ * the Hub serves the body itself.  The answer's headers land in resp. */
+static hg_err locate(upstream *u, const char *hub_url, const char *auth, upstream_response *resp,
+                     char *target, size_t cap)
+{
+    upstream_request rq = {.method = "HEAD", .path = hub_url, .authorization = auth};
+    hg_err rc = upstream_call(u, &rq, resp);
+    target[0] = '\0';
+    if (rc)
+        return rc;
+    if (resp->status >= 300 && resp->status < 400) {
+        const char *loc = upstream_header_get(resp, "location");
+        if (!loc || !*loc) {
+            snprintf(resp->error, sizeof resp->error, "upstream redirect without Location");
+            return HG_ERR_UPSTREAM;
+        }
+        if (loc[0] == '/')
+            snprintf(target, cap, "%s%s", u->base, loc);
+        else
+            snprintf(target, cap, "%s", loc);
+    }
+    return HG_OK;
+}
+
+hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
+                           uint64_t expect_size, upstream_sink_fn sink, void *arg, upstream_response *resp)
+{
+    char hub_url[8192], target[8192], logu[320], range[64];
+    build_url(u, url_or_path, hub_url, sizeof hub_url);
+    char gw[4096];
+    if (!authorization && u->token) {
+        snprintf(gw, sizeof gw, "Bearer %s", u->token);
+        authorization = gw;
+    }
+    body_state bs = {.u = u, .sink = sink, .arg = arg};
+    /* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
+    uint64_t deadline = now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
+    hg_err rc = locate(u, hub_url, authorization, resp, target, sizeof target);
+    if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
+        return rc; /* the caller relays the Hub's answer (404, 401...) */
+    for (unsigned k = 0;; k++) {
+        const char *url = *target ? target : hub_url;
+        int to_hub = same_origin(url, hub_url);
+        log_url(url, logu, sizeof logu);
+        attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = &bs,
+                     .limit = expect_size == UINT64_MAX ? UINT64_MAX : expect_size - bs.delivered};
+        attempt_opts o = {.method = "GET", .url = url, .authorization = to_hub ? authorization : NULL};
+        a.resume_from = bs.delivered;
+        if (bs.delivered) {
+            snprintf(range, sizeof range, "%llu-", (unsigned long long)bs.delivered);
+            o.range = range;
+        }
+        clear_headers(resp);
+        resp->error[0] = '\0';
+        CURLcode cr = run_attempt(u, &o, &a);
+        if (a.sink_failed) {
+            snprintf(resp->error, sizeof resp->error, "download aborted by the receiver");
+            return HG_ERR_UPSTREAM;
+        }
+        if (a.too_big) {
+            snprintf(resp->error, sizeof resp->error, "upstream body longer than the announced %llu bytes",
+                     (unsigned long long)expect_size);
+            return HG_ERR_CORRUPT;
+        }
+        int complete = cr == CURLE_OK && (resp->status == 200 || resp->status == 206) &&
+                       (expect_size == UINT64_MAX || bs.delivered == expect_size);
+        if (complete) {
+            HG_DEBUG("upstream GET %s: %llu bytes", logu, (unsigned long long)bs.delivered);
+            return HG_OK;
+        }
+        if (cr == CURLE_OK && !retryable_status(resp->status) && resp->status != 200 && resp->status != 206) {
+            if (*target && (resp->status == 403 || resp->status == 404 || resp->status == 410)) {
+                /* An expired signed CDN URL: ask the Hub for a fresh one. */
+                rc = locate(u, hub_url, authorization, resp, target, sizeof target);
+                if (rc)
+                    return rc;
+                if (k >= u->cfg.retries)
+                    return HG_ERR_UPSTREAM;
+                continue;
+            }
+            snprintf(resp->error, sizeof resp->error, "upstream answered %ld for the file body", resp->status);
+            return HG_ERR_UPSTREAM;
+        }
+        if (cr == CURLE_OK && (resp->status == 200 || resp->status == 206))
+            snprintf(resp->error, sizeof resp->error, "body ended after %llu bytes",
+                     (unsigned long long)bs.delivered);
+        else if (cr == CURLE_OK)
+            snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
+        HG_WARN("upstream GET %s: %s (attempt %u, %llu bytes so far)", logu, resp->error, k + 1,
+                (unsigned long long)bs.delivered);
+        if (k >= u->cfg.retries + 4 || backoff(u, k + 1 > 4 ? 4 : k + 1, resp, deadline)) {
+            __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
+            return HG_ERR_UPSTREAM;
+        }
+    }
+}

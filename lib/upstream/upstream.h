@@ -1,0 +1,97 @@
+/*
+ * upstream.h - talking to the upstream Hub (huggingface.co, another hubgate, a fake in tests)
+ * and to the CDN hosts its redirects point at.
+ *
+ * One call = one logical request with the retry policy applied: connection failures, resets,
+ * 429 and 5xx are retried with exponential backoff and full jitter (Retry-After honoured, capped
+ * by the deadline); a body that breaks off is resumed with a Range request from the last byte
+ * received.  4xx answers other than 429 are final and returned to the caller as they are.
+ *
+ * Redirects are never followed blindly: a caller that wants a file body asks for it with
+ * upstream_fetch_body, which follows the Hub's 302 to its CDN *without* forwarding the client's
+ * Authorization to another host.  Tokens never reach the logs: URLs are logged without their
+ * query string.
+ *
+ * Threading: an upstream handle is shared; every call is blocking and runs on the caller's
+ * thread with its own curl easy handle (the gateway calls it from its job threads, never from
+ * the HTTP workers, which defer the request instead).
+ */
+#ifndef HG_UPSTREAM_H
+#define HG_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/hg_buf.h"
+#include "util/hg_err.h"
+
+typedef struct upstream upstream;
+
+typedef struct upstream_config {
+    const char *base_url;    /* e.g. https://huggingface.co (no trailing slash needed) */
+    const char *token;       /* the gateway's own identity (HF_TOKEN), or NULL */
+    unsigned connect_timeout_s; /* default 10 */
+    unsigned deadline_s;     /* whole metadata call including retries, default 30 */
+    unsigned stall_s;        /* abort a body that moves < 1 byte/s for this long, default 30 */
+    unsigned retries;        /* extra attempts after the first, default 4 */
+    unsigned backoff_ms;     /* first backoff, default 200; doubles, full jitter */
+} upstream_config;
+
+HG_MUST_CHECK hg_err upstream_new(const upstream_config *cfg, upstream **out);
+void upstream_free(upstream **u);
+const char *upstream_base_url(const upstream *u);
+
+#define UPSTREAM_MAX_HEADERS 32
+
+typedef struct upstream_header {
+    char *name;  /* lower case */
+    char *value;
+} upstream_header;
+
+typedef struct upstream_response {
+    long status;               /* 0 if no HTTP answer was obtained */
+    upstream_header headers[UPSTREAM_MAX_HEADERS];
+    size_t nheaders;
+    hg_buf body;               /* metadata calls only */
+    char error[256];           /* why the call failed, for X-Error-Message */
+} upstream_response;
+
+void upstream_response_init(upstream_response *r);
+void upstream_response_clear(upstream_response *r);
+/* A response header (case-insensitive name), or NULL. */
+const char *upstream_header_get(const upstream_response *r, const char *name);
+
+typedef struct upstream_request {
+    const char *method;        /* GET, HEAD or POST */
+    const char *path;          /* path and query on the upstream Hub, starting with '/' */
+    const char *authorization; /* the client's Authorization header, or NULL for the gateway's */
+    const char *content_type;  /* POST */
+    const void *body;
+    size_t body_len;
+    size_t max_body;           /* cap on the answer (default 64 MiB) */
+} upstream_request;
+
+/* A metadata call: no redirect is followed (3xx come back as they are).  HG_OK whenever an HTTP
+ * answer arrived (any status: check resp->status); HG_ERR_UPSTREAM when none did after the
+ * retries (resp->error says why). */
+HG_MUST_CHECK hg_err upstream_call(upstream *u, const upstream_request *req, upstream_response *resp);
+
+/* Sink of a file body: called with consecutive bytes from offset 0 (a resumed transfer continues
+ * where the last call stopped).  Returning non-zero aborts the transfer. */
+typedef int (*upstream_sink_fn)(void *arg, const void *data, size_t len);
+
+/* Downloads the body of url_or_path (a Hub path such as /{repo}/resolve/{commit}/{file}, or an
+ * absolute URL), following redirects; expect_size (or UINT64_MAX if unknown) bounds it.  The
+ * client's Authorization goes to the Hub host only.  resp gets the final status and headers. */
+HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
+                                         uint64_t expect_size, upstream_sink_fn sink, void *arg,
+                                         upstream_response *resp);
+
+/* Counters, for /metrics and tests. */
+typedef struct upstream_stats {
+    unsigned long calls, retries, failures;
+    unsigned long long body_bytes;
+} upstream_stats;
+void upstream_get_stats(upstream *u, upstream_stats *out);
+
+#endif
