@@ -51,9 +51,20 @@ const char *http_header(const http_request *r, const char *name);
 /* The decoded value of a query parameter, or NULL. */
 const char *http_query(const http_request *r, const char *key);
 
-/* Reader body: fill buf with up to max bytes at pos; return the count, 0 never, -1 to abort the
- * connection (the client then sees a truncated body, never wrong bytes). */
-typedef ssize_t (*http_reader_fn)(void *arg, uint64_t pos, char *buf, size_t max);
+/* Parking a reader body whose bytes do not exist yet (a file still downloading): the reader
+ * calls http_park_suspend(park), publishes park where the producer will find it, and returns 0;
+ * libmicrohttpd then stops calling it (no thread waits, nothing polls) until the producer calls
+ * http_park_resume(park) once.  Suspend before publishing, under the lock that the producer takes
+ * to collect parks, so that no wake-up is lost.  A parked connection is never torn down until
+ * resumed, so a published park stays valid until the producer resumes it. */
+typedef struct http_park http_park;
+void http_park_suspend(http_park *park);
+void http_park_resume(http_park *park);
+
+/* Reader body: fill buf with up to max bytes at pos; return the count, -1 to abort the
+ * connection (the client then sees a truncated body, never wrong bytes), or 0 after parking
+ * (park is NULL when the caller cannot park: such a reader must not return 0). */
+typedef ssize_t (*http_reader_fn)(void *arg, uint64_t pos, char *buf, size_t max, http_park *park);
 typedef void (*http_free_fn)(void *arg);
 
 enum { HTTP_BODY_NONE = 0, HTTP_BODY_MEM, HTTP_BODY_FD, HTTP_BODY_READER };

@@ -249,17 +249,33 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+struct http_park {
+    struct MHD_Connection *conn;
+};
+
+void http_park_suspend(http_park *park)
+{
+    MHD_suspend_connection(park->conn); /* documented as safe from a content reader */
+}
+
+void http_park_resume(http_park *park)
+{
+    MHD_resume_connection(park->conn);
+}
+
 typedef struct reader_box {
     http_reader_fn fn;
     http_free_fn free_fn;
     void *arg;
+    http_park park;
 } reader_box;
 
 static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     reader_box *b = cls;
-    ssize_t n = b->fn(b->arg, pos, buf, max);
-    return n <= 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+    ssize_t n = b->fn(b->arg, pos, buf, max, &b->park);
+    /* 0 only after the reader parked the connection: MHD calls again once it is resumed. */
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
 static void reader_free(void *cls)
@@ -305,7 +321,7 @@ static MHD_RESULT queue(struct MHD_Connection *c, http_response *resp)
         reader_box *b = malloc(sizeof *b);
         if (!b)
             break;
-        *b = (reader_box){resp->reader, resp->reader_free, resp->reader_arg};
+        *b = (reader_box){resp->reader, resp->reader_free, resp->reader_arg, {c}};
         r = MHD_create_response_from_callback(resp->size, 256 * 1024, reader_cb, b, reader_free);
         if (r)
             resp->reader_arg = NULL; /* owned by MHD now */

@@ -11,6 +11,7 @@
 
 #include <openssl/hmac.h>
 
+#include "hub/hub_flight.h"
 #include "hub/hub_int.h"
 #include "util/hg_log.h"
 
@@ -37,10 +38,14 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
     h->up = cfg->up;
     h->ref_ttl_s = cfg->ref_ttl_s ? cfg->ref_ttl_s : 60;
     h->neg_ttl_s = cfg->neg_ttl_s ? cfg->neg_ttl_s : 10;
+    h->auth_ttl_s = cfg->auth_ttl_s ? cfg->auth_ttl_s : 300;
     hub_cache_init(&h->cache);
     if (h->up) {
-        hg_err rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
+        hg_err rc = hub_flights_new(st, h->up, &h->flights);
+        if (!rc)
+            rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
         if (rc) {
+            hub_flights_free(&h->flights);
             hub_cache_destroy(&h->cache);
             free(h->public_url);
             free(h);
@@ -77,6 +82,7 @@ void hub_free(hub **ph)
     if (!h)
         return;
     hub_jobs_stop(h);
+    hub_flights_free(&h->flights);
     free(h->public_url);
     hub_cache_destroy(&h->cache);
     free(h);
@@ -446,7 +452,7 @@ static void metrics(hub *h, http_response *resp)
     int n = snprintf(line, sizeof line, "hubgate_errors_total %lu\nhubgate_json_cache_hits_total %lu\n"
                      "hubgate_upstream_downloads_total %lu\n",
                      __atomic_load_n(&h->errors, __ATOMIC_RELAXED), __atomic_load_n(&h->cache.hits, __ATOMIC_RELAXED),
-                     __atomic_load_n(&h->upstream_downloads, __ATOMIC_RELAXED));
+                     hub_flights_started(h->flights));
     if (!rc && h->up) {
         upstream_stats us;
         upstream_get_stats(h->up, &us);

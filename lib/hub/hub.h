@@ -25,6 +25,7 @@ typedef struct hub_config {
     unsigned jobs;            /* threads for upstream work (default 16) */
     unsigned ref_ttl_s;       /* how long answers for branches/tags are reused (default 60) */
     unsigned neg_ttl_s;       /* how long upstream 404s are reused (default 10) */
+    unsigned auth_ttl_s;      /* how long upstream's "yes" to a client token is reused (default 300) */
 } hub_config;
 
 typedef struct hub hub;

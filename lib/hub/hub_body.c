@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hub/hub_body.h"
+#include "hub/hub_flight.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
 
@@ -42,6 +43,14 @@ hg_err hub_body_new_mem(const char *data, size_t len, hub_body **out)
     return HG_OK;
 }
 
+hg_err hub_body_new_flight(hub_flight *f, hub_body **out)
+{
+    hg_err rc = hub_body_new(NULL, NULL, -1, out);
+    if (!rc)
+        (*out)->flight = hub_flight_ref(f);
+    return rc;
+}
+
 void hub_body_free(void *arg)
 {
     hub_body *b = arg;
@@ -52,6 +61,7 @@ void hub_body_free(void *arg)
         free(b->segs[i].lit);
     free(b->segs);
     store_reader_close(&b->reader);
+    hub_flight_release(&b->flight);
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -95,7 +105,7 @@ hg_err hub_body_range(hub_body *b, uint64_t off, uint64_t len)
     return push(b, (hub_seg){.lit = NULL, .off = off, .len = len});
 }
 
-ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max)
+ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max, http_park *park)
 {
     hub_body *b = arg;
     size_t done = 0;
@@ -120,6 +130,14 @@ ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max)
             if (s->off + in + n > b->mem_len)
                 return -1;
             memcpy(buf + done, b->mem + s->off + in, n);
+        } else if (b->flight) {
+            /* Park only when nothing was copied yet: bytes in hand go out first. */
+            ssize_t got = hub_flight_read(b->flight, s->off + in, buf + done, n, done ? NULL : park);
+            if (got < 0)
+                return done ? (ssize_t)done : -1;
+            if (got == 0)
+                return (ssize_t)done; /* 0 with done == 0: parked */
+            n = (size_t)got;
         } else if (b->fd >= 0) {
             if (hg_pread_all(b->fd, buf + done, n, s->off + in))
                 return -1;

@@ -20,6 +20,7 @@ typedef struct hub_body {
     store_reader *reader;
     int fd;                /* the source when >= 0 (owned) */
     char *mem;             /* the source when non-NULL (owned): small generated files */
+    struct hub_flight *flight; /* the source when non-NULL (a reference): a download in progress */
     size_t mem_len;
     hub_seg *segs;
     size_t nsegs, cap;
@@ -32,12 +33,14 @@ typedef struct hub_body {
 HG_MUST_CHECK hg_err hub_body_new(store *st, const store_content *ct, int fd, hub_body **out);
 /* A body whose source is a copy of data (LFS pointer texts). */
 HG_MUST_CHECK hg_err hub_body_new_mem(const char *data, size_t len, hub_body **out);
+/* A body reading from a download in progress (takes a new reference to f). */
+HG_MUST_CHECK hg_err hub_body_new_flight(struct hub_flight *f, hub_body **out);
 void hub_body_free(void *b);
 /* Opens the store reader of a content body now and checks its xorb files (store_reader_check). */
 HG_MUST_CHECK hg_err hub_body_prepare(hub_body *b);
 HG_MUST_CHECK hg_err hub_body_literal(hub_body *b, const char *text, size_t len);
 HG_MUST_CHECK hg_err hub_body_range(hub_body *b, uint64_t off, uint64_t len);
-ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max);
+ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max, http_park *park);
 void hub_body_attach(hub_body *b, http_response *resp);
 
 #define HUB_MAX_RANGES 64

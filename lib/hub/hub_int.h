@@ -58,8 +58,8 @@ struct hub {
     hub_cache cache;                     /* rendered JSON of commit-addressed requests */
     upstream *up;                        /* NULL: local repos only */
     hub_jobs *jobs;
-    unsigned ref_ttl_s, neg_ttl_s;
-    unsigned long upstream_downloads;    /* bodies fetched (single flight), for metrics */
+    unsigned ref_ttl_s, neg_ttl_s, auth_ttl_s;
+    struct hub_flights *flights;         /* upstream downloads in progress */
 };
 
 
@@ -114,6 +114,7 @@ typedef struct hub_file {
     int immutable;            /* addressed by commit: cacheable forever */
     const char *path;         /* for Content-Type and messages */
     const char *xet_token_url; /* advertise Xet with this refresh route, or NULL */
+    struct hub_flight *flight; /* bytes still downloading (borrowed; the body takes a reference) */
 } hub_file;
 void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f);
 

@@ -145,13 +145,15 @@ void hub_serve_file(hub *h, const http_request *req, http_response *resp, const 
         return;
     }
     hub_body *b;
-    rc = serve_pointer ? hub_body_new_mem(ptr, plen, &b) : hub_body_new(h->st, f->ct, -1, &b);
+    rc = serve_pointer ? hub_body_new_mem(ptr, plen, &b)
+         : f->flight   ? hub_body_new_flight(f->flight, &b)
+                       : hub_body_new(h->st, f->ct, -1, &b);
     if (rc) {
         hub_store_error(resp, rc, "the file");
         return;
     }
     uint64_t size = serve_pointer ? plen : f->ct->size;
-    if (!serve_pointer && size > 0 && strcmp(req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
+    if (!serve_pointer && !f->flight && size > 0 && strcmp(req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
         /* Missing or truncated xorbs: say so now rather than start a 200 that cannot finish. */
         hub_body_free(b);
         if (rc == HG_ERR_CORRUPT)
@@ -169,8 +171,8 @@ void hub_serve_file(hub *h, const http_request *req, http_response *resp, const 
     /* Read (and verify) the first byte now: libmicrohttpd does not close a connection whose body
      * fails before its first byte, so a damaged first chunk must become an error status here. */
     char first;
-    if (resp->body_kind == HTTP_BODY_READER && resp->size > 0 && strcmp(req->method, "HEAD") != 0 &&
-        resp->reader(resp->reader_arg, 0, &first, 1) != 1) {
+    if (!f->flight && resp->body_kind == HTTP_BODY_READER && resp->size > 0 && strcmp(req->method, "HEAD") != 0 &&
+        resp->reader(resp->reader_arg, 0, &first, 1, NULL) != 1) {
         http_response_clear(resp);
         hub_common_headers(resp);
         hub_error(resp, 500, NULL, "The stored bytes of %s are damaged (the operator should run 'hubgate verify')",

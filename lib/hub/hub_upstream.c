@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include "hub/hub_body.h"
+#include "hub/hub_flight.h"
 #include "hub/hub_int.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
@@ -52,10 +53,6 @@ struct hub_jobs {
     int stopping;
     pthread_t *threads;
     size_t nthreads;
-    /* single flight: contents being downloaded (identity hex) */
-    char **inflight;
-    size_t ninflight, capinflight;
-    pthread_cond_t done;
 };
 
 static void run_job(hub_job *j);
@@ -88,7 +85,6 @@ hg_err hub_jobs_start(hub *h, unsigned nthreads)
         return HG_ERR_NOMEM;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    pthread_cond_init(&q->done, NULL);
     q->threads = calloc(nthreads, sizeof *q->threads);
     if (!q->threads) {
         free(q);
@@ -117,6 +113,8 @@ void hub_jobs_stop(hub *h)
     q->head = q->tail = NULL;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
+    /* Transfers end first: jobs waiting for their first bytes then finish too. */
+    hub_flights_stop(h->flights);
     /* Queued requests are answered now; running ones finish (bounded by upstream timeouts). */
     while (pending) {
         hub_job *next = pending->next;
@@ -131,8 +129,6 @@ void hub_jobs_stop(hub *h)
     for (size_t i = 0; i < q->nthreads; i++)
         pthread_join(q->threads[i], NULL);
     free(q->threads);
-    free(q->inflight);
-    pthread_cond_destroy(&q->done);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);
@@ -168,54 +164,6 @@ static void submit(hub *h, const http_request *req, http_response *resp)
         q->head = j;
     q->tail = j;
     pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-}
-
-/* ---- single flight ---- */
-
-/* Becomes the downloader of id (returns 1), or waits until the current one is done (returns 0:
- * look in the store again). */
-static int flight_begin(hub_jobs *q, const char *id)
-{
-    pthread_mutex_lock(&q->mu);
-    int waited = 0;
-    for (;;) {
-        size_t i;
-        for (i = 0; i < q->ninflight && strcmp(q->inflight[i], id); i++)
-            ;
-        if (i == q->ninflight)
-            break;
-        waited = 1;
-        pthread_cond_wait(&q->done, &q->mu);
-    }
-    if (waited) {
-        pthread_mutex_unlock(&q->mu);
-        return 0;
-    }
-    if (q->ninflight == q->capinflight) {
-        size_t cap = q->capinflight ? 2 * q->capinflight : 16;
-        char **p = realloc(q->inflight, cap * sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&q->mu);
-            return 1; /* no coalescing this time; still correct */
-        }
-        q->inflight = p;
-        q->capinflight = cap;
-    }
-    q->inflight[q->ninflight++] = (char *)id;
-    pthread_mutex_unlock(&q->mu);
-    return 1;
-}
-
-static void flight_end(hub_jobs *q, const char *id)
-{
-    pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < q->ninflight; i++)
-        if (q->inflight[i] == id) {
-            q->inflight[i] = q->inflight[--q->ninflight];
-            break;
-        }
-    pthread_cond_broadcast(&q->done);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -508,74 +456,6 @@ static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, ups
     return rc;
 }
 
-typedef struct dl_sink {
-    int fd;
-    uint64_t off;
-    EVP_MD_CTX *md;
-} dl_sink;
-
-static int dl_write(void *arg, const void *data, size_t len)
-{
-    dl_sink *s = arg;
-    if (hg_pwrite_all(s->fd, data, len, s->off))
-        return -1;
-    s->off += len;
-    return EVP_DigestUpdate(s->md, data, len) == 1 ? 0 : -1;
-}
-
-/* Downloads, verifies and stores the file; HG_ERR_CORRUPT if the bytes fail verification. */
-static hg_err download(hub *h, const http_request *req, const upstream_file *f, store_content *out,
-                       upstream_response *ur)
-{
-    static unsigned long seq;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/tmp/download.%ld.%lu", store_dir(h->st), (long)getpid(),
-             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        HG_ERROR("create %s: %s", tmp, strerror(errno));
-        return HG_ERR_IO;
-    }
-    dl_sink s = {.fd = fd, .md = EVP_MD_CTX_new()};
-    hg_err rc = s.md ? HG_OK : HG_ERR_NOMEM;
-    if (!rc && EVP_DigestInit_ex(s.md, f->is_lfs ? EVP_sha256() : EVP_sha1(), NULL) != 1)
-        rc = HG_ERR_NOMEM;
-    if (!rc && !f->is_lfs) {
-        /* git blob id: sha1 of "blob <size>\0" + bytes */
-        char hdr[64];
-        int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)f->size);
-        if (EVP_DigestUpdate(s.md, hdr, (size_t)n + 1) != 1)
-            rc = HG_ERR_NOMEM;
-    }
-    if (!rc) {
-        /* The request's own URL: if a branch moves meanwhile, verification catches the change. */
-        const char *path = req->path;
-        rc = upstream_fetch_body(h->up, path, http_header(req, "Authorization"), f->size, dl_write, &s, ur);
-        if (!rc && (ur->status != 200 && ur->status != 206))
-            rc = HG_ERR_UPSTREAM;
-    }
-    if (!rc) {
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        EVP_DigestFinal_ex(s.md, md, &mdlen);
-        int good = s.off == f->size && (f->is_lfs ? !memcmp(md, f->sha256, 32) : !memcmp(md, f->blob.b, 20));
-        if (!good) {
-            HG_ERROR("upstream bytes of %.200s failed verification (%llu of %llu bytes, %s mismatch): discarded",
-                     req->path, (unsigned long long)s.off, (unsigned long long)f->size, f->is_lfs ? "sha256" : "git blob id");
-            snprintf(ur->error, sizeof ur->error, "the upstream sent bytes that failed verification");
-            rc = HG_ERR_CORRUPT;
-        }
-    }
-    if (!rc && fsync(fd) != 0)
-        rc = HG_ERR_IO;
-    if (!rc)
-        rc = store_add_content_fd(h->st, fd, f->size, out);
-    EVP_MD_CTX_free(s.md);
-    close(fd);
-    unlink(tmp);
-    return rc;
-}
-
 static void file_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
 {
     upstream_file f;
@@ -614,34 +494,42 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         ct.size = f.size;
         rc = HG_OK;
     }
-    while (rc == HG_ERR_NOTFOUND) {
-        if (flight_begin(h->jobs, id)) {
-            __atomic_add_fetch(&h->upstream_downloads, 1, __ATOMIC_RELAXED);
-            rc = download(h, req, &f, &ct, &ur);
-            flight_end(h->jobs, id);
-            break;
+    hub_flight *fl = NULL;
+    if (rc == HG_ERR_NOTFOUND) {
+        /* Not stored: join (or start) the one transfer of this content and stream it as it
+         * arrives.  The flight re-checks nothing: it is the only writer of this content. */
+        hub_flight_spec spec = {.id = id, .path = req->path, .authorization = http_header(req, "Authorization"),
+                                .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob};
+        memcpy(spec.sha256, f.sha256, 32);
+        char msg[256];
+        rc = hub_flight_join(h->flights, &spec, &fl);
+        if (!rc && (rc = hub_flight_wait_start(fl, msg, sizeof msg))) {
+            hub_flight_release(&fl);
+            if (rc == HG_ERR_CORRUPT)
+                hub_error(resp, 502, NULL, "%s", msg);
+            else
+                hub_error(resp, strstr(msg, "imeout") || strstr(msg, "timed out") ? 504 : 502, NULL,
+                          "Upstream unavailable: %s", msg);
+            goto out;
         }
-        /* Someone else downloaded it: look again (a failed download makes us try ourselves). */
-        rc = f.is_lfs ? store_content_by_sha256(h->st, f.sha256, &ct) : store_content_by_blob(h->st, &f.blob, &ct);
+        memset(&ct, 0, sizeof ct);
+        ct.size = f.size;
     }
     if (rc) {
-        if (rc == HG_ERR_CORRUPT)
-            hub_error(resp, 502, NULL, "The upstream sent bytes that failed verification; nothing was kept");
-        else if (rc == HG_ERR_UPSTREAM)
-            upstream_failed(resp, &ur, rc);
-        else
-            hub_store_error(resp, rc, "the file");
+        hub_store_error(resp, rc, "the file");
         goto out;
     }
     git_oid oid = f.blob;
     if (f.is_lfs && git_lfs_pointer_blob_id(f.sha256, f.size, &oid))
         memset(&oid, 0, sizeof oid);
     if (!ct.id)
-        memcpy(ct.sha256, f.sha256, 32); /* HEAD before any download: the ETag comes from upstream */
+        memcpy(ct.sha256, f.sha256, 32); /* not stored yet: the ETag comes from upstream */
     const char *rev = route_rev(r);
     hub_file hf = {.ct = &ct, .is_lfs = f.is_lfs, .raw = r->kind == ROUTE_RAW, .oid = &oid,
-                   .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path};
+                   .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path,
+                   .flight = fl};
     hub_serve_file(h, req, resp, &hf);
+    hub_flight_release(&fl);
 out:
     upstream_response_clear(&ur);
 }

@@ -1,0 +1,408 @@
+/*
+ * hub_flight.c - single-flight upstream downloads read while they grow (see hub_flight.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "hub/hub_flight.h"
+#include "util/hg_fs.h"
+#include "util/hg_log.h"
+
+/* Parked readers are woken when this many new bytes arrived, or WAKE_MS after the last wake:
+ * one resume per 16 KiB curl write would cost more than the copy it enables. */
+#define WAKE_BYTES (256u * 1024)
+#define WAKE_MS 20
+
+enum { FLIGHT_RUNNING = 0, FLIGHT_VERIFIED, FLIGHT_FAILED };
+
+struct hub_flight {
+    hub_flights *reg;
+    unsigned refs;        /* under reg->mu */
+    char *id, *path, *auth;
+    uint64_t size;
+    int is_lfs;
+    uint8_t sha256[32];
+    git_oid blob;
+    int fd;               /* the body so far (unlinked file) */
+    EVP_MD_CTX *md;       /* transfer thread only */
+
+    pthread_mutex_t mu;   /* guards what follows */
+    pthread_cond_t cv;    /* first bytes or end */
+    uint64_t written;
+    int state;
+    hg_err err;
+    char msg[256];
+    http_park **parked;
+    size_t nparked, capparked;
+    uint64_t woke_at;     /* `written` at the last wake */
+    uint64_t woke_ms;
+};
+
+struct hub_flights {
+    store *st;
+    upstream *up;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;  /* running reached 0 */
+    hub_flight **v;       /* transfers in progress (until ingested) */
+    size_t n, cap;
+    unsigned running;
+    int stopping;         /* read by transfer threads without the lock: a hint to abort */
+    unsigned long started;
+    unsigned long seq;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+hg_err hub_flights_new(store *st, upstream *up, hub_flights **out)
+{
+    hub_flights *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return HG_ERR_NOMEM;
+    fs->st = st;
+    fs->up = up;
+    pthread_mutex_init(&fs->mu, NULL);
+    pthread_cond_init(&fs->idle, NULL);
+    *out = fs;
+    return HG_OK;
+}
+
+void hub_flights_stop(hub_flights *fs)
+{
+    if (!fs)
+        return;
+    pthread_mutex_lock(&fs->mu);
+    __atomic_store_n(&fs->stopping, 1, __ATOMIC_RELAXED);
+    while (fs->running)
+        pthread_cond_wait(&fs->idle, &fs->mu);
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void hub_flights_free(hub_flights **pfs)
+{
+    hub_flights *fs = *pfs;
+    if (!fs)
+        return;
+    hub_flights_stop(fs);
+    /* Flights still referenced by bodies keep a pointer to the registry: by now the HTTP server
+     * is gone, so every body was freed. */
+    free(fs->v);
+    pthread_cond_destroy(&fs->idle);
+    pthread_mutex_destroy(&fs->mu);
+    free(fs);
+    *pfs = NULL;
+}
+
+unsigned long hub_flights_started(hub_flights *fs)
+{
+    return fs ? __atomic_load_n(&fs->started, __ATOMIC_RELAXED) : 0;
+}
+
+static void flight_free(hub_flight *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->auth) {
+        memset(f->auth, 0, strlen(f->auth));
+        free(f->auth);
+    }
+    free(f->id);
+    free(f->path);
+    free(f->parked);
+    EVP_MD_CTX_free(f->md);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+hub_flight *hub_flight_ref(hub_flight *f)
+{
+    pthread_mutex_lock(&f->reg->mu);
+    f->refs++;
+    pthread_mutex_unlock(&f->reg->mu);
+    return f;
+}
+
+void hub_flight_release(hub_flight **pf)
+{
+    hub_flight *f = *pf;
+    if (!f)
+        return;
+    hub_flights *fs = f->reg;
+    pthread_mutex_lock(&fs->mu);
+    int last = --f->refs == 0;
+    pthread_mutex_unlock(&fs->mu);
+    if (last)
+        flight_free(f);
+    *pf = NULL;
+}
+
+/* Takes the parked readers (under f->mu); the caller resumes them after unlocking. */
+static size_t take_parked(hub_flight *f, http_park ***out)
+{
+    size_t n = f->nparked;
+    *out = f->parked;
+    f->parked = NULL;
+    f->nparked = f->capparked = 0;
+    f->woke_at = f->written;
+    f->woke_ms = mono_ms();
+    return n;
+}
+
+static void resume_all(http_park **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        http_park_resume(v[i]);
+    free(v);
+}
+
+/* ---- the transfer ---- */
+
+static int flight_sink(void *arg, const void *data, size_t len)
+{
+    hub_flight *f = arg;
+    if (__atomic_load_n(&f->reg->stopping, __ATOMIC_RELAXED))
+        return -1;
+    uint64_t off = __atomic_load_n(&f->written, __ATOMIC_RELAXED); /* only this thread writes it */
+    if (off + len > f->size || hg_pwrite_all(f->fd, data, len, off) ||
+        EVP_DigestUpdate(f->md, data, len) != 1)
+        return -1;
+    http_park **wake = NULL;
+    size_t nwake = 0;
+    pthread_mutex_lock(&f->mu);
+    int first = f->written == 0;
+    f->written += len;
+    if (f->nparked && (f->written - f->woke_at >= WAKE_BYTES || mono_ms() - f->woke_ms >= WAKE_MS))
+        nwake = take_parked(f, &wake);
+    if (first)
+        pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    resume_all(wake, nwake);
+    return 0;
+}
+
+/* Fetches the body into f->fd and checks its size and hash. */
+static hg_err fetch_verified(hub_flight *f, char *msg, size_t cap)
+{
+    f->md = EVP_MD_CTX_new();
+    if (!f->md || EVP_DigestInit_ex(f->md, f->is_lfs ? EVP_sha256() : EVP_sha1(), NULL) != 1)
+        return HG_ERR_NOMEM;
+    if (!f->is_lfs) {
+        /* git blob id: sha1 of "blob <size>\0" + bytes */
+        char hdr[64];
+        int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)f->size);
+        if (EVP_DigestUpdate(f->md, hdr, (size_t)n + 1) != 1)
+            return HG_ERR_NOMEM;
+    }
+    upstream_response ur;
+    upstream_response_init(&ur);
+    /* The request's own URL: if a branch moved meanwhile, verification catches the change. */
+    hg_err rc = upstream_fetch_body(f->reg->up, f->path, f->auth, f->size, flight_sink, f, &ur);
+    if (!rc && ur.status != 200 && ur.status != 206)
+        rc = HG_ERR_UPSTREAM;
+    if (rc)
+        snprintf(msg, cap, "%s", ur.error[0] ? ur.error : ur.status ? "upstream refused the file body" : hg_strerror(rc));
+    upstream_response_clear(&ur);
+    if (rc)
+        return rc == HG_ERR_CORRUPT ? rc : HG_ERR_UPSTREAM;
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(f->md, md, &mdlen);
+    uint64_t got = __atomic_load_n(&f->written, __ATOMIC_RELAXED);
+    if (got != f->size || memcmp(md, f->is_lfs ? f->sha256 : f->blob.b, f->is_lfs ? 32 : 20)) {
+        HG_ERROR("upstream bytes of %.200s failed verification (%llu of %llu bytes, %s mismatch): discarded",
+                 f->path, (unsigned long long)got, (unsigned long long)f->size, f->is_lfs ? "sha256" : "git blob id");
+        snprintf(msg, cap, "the upstream sent bytes that failed verification; nothing was kept");
+        return HG_ERR_CORRUPT;
+    }
+    return HG_OK;
+}
+
+static void unregister(hub_flight *f)
+{
+    hub_flights *fs = f->reg;
+    pthread_mutex_lock(&fs->mu);
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->v[i] == f) {
+            fs->v[i] = fs->v[--fs->n];
+            break;
+        }
+    int last = --f->refs == 0;
+    if (--fs->running == 0)
+        pthread_cond_broadcast(&fs->idle);
+    pthread_mutex_unlock(&fs->mu);
+    if (last)
+        flight_free(f);
+}
+
+static void *flight_main(void *arg)
+{
+    hub_flight *f = arg;
+    char msg[256] = "";
+    uint64_t t0 = mono_ms();
+    hg_err rc = fetch_verified(f, msg, sizeof msg);
+    http_park **wake;
+    pthread_mutex_lock(&f->mu);
+    f->state = rc ? FLIGHT_FAILED : FLIGHT_VERIFIED;
+    f->err = rc;
+    snprintf(f->msg, sizeof f->msg, "%s", msg);
+    size_t nwake = take_parked(f, &wake);
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    resume_all(wake, nwake);
+    if (!rc) {
+        store_content ct;
+        hg_err src = fsync(f->fd) == 0 ? store_add_content_fd(f->reg->st, f->fd, f->size, &ct) : HG_ERR_IO;
+        if (src)
+            HG_ERROR("cannot store %.200s after downloading it: %s", f->path, hg_strerror(src));
+        else
+            HG_INFO("cached %.200s: %llu bytes in %llu ms", f->path, (unsigned long long)f->size,
+                    (unsigned long long)(mono_ms() - t0));
+    } else {
+        HG_WARN("download of %.200s failed: %s", f->path, msg);
+    }
+    unregister(f);
+    return NULL;
+}
+
+/* A new flight for spec, with its file open (and already unlinked: nothing to clean up). */
+static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out)
+{
+    hub_flight *f = calloc(1, sizeof *f);
+    if (!f)
+        return HG_ERR_NOMEM;
+    f->reg = fs;
+    f->fd = -1;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    f->id = strdup(spec->id);
+    f->path = strdup(spec->path);
+    f->auth = spec->authorization ? strdup(spec->authorization) : NULL;
+    f->size = spec->size;
+    f->is_lfs = spec->is_lfs;
+    memcpy(f->sha256, spec->sha256, 32);
+    f->blob = spec->blob;
+    f->woke_ms = mono_ms();
+    if (!f->id || !f->path || (spec->authorization && !f->auth)) {
+        flight_free(f);
+        return HG_ERR_NOMEM;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/tmp/download.%ld.%lu", store_dir(fs->st), (long)getpid(), ++fs->seq);
+    f->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        HG_ERROR("create %s: %s", tmp, strerror(errno));
+        flight_free(f);
+        return HG_ERR_IO;
+    }
+    unlink(tmp);
+    *out = f;
+    return HG_OK;
+}
+
+hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out)
+{
+    pthread_mutex_lock(&fs->mu);
+    for (size_t i = 0; i < fs->n; i++)
+        if (!strcmp(fs->v[i]->id, spec->id)) {
+            fs->v[i]->refs++;
+            *out = fs->v[i];
+            pthread_mutex_unlock(&fs->mu);
+            return HG_OK;
+        }
+    hg_err rc = fs->stopping ? HG_ERR_UPSTREAM : HG_OK;
+    if (!rc && fs->n == fs->cap) {
+        size_t cap = fs->cap ? 2 * fs->cap : 16;
+        hub_flight **v = realloc(fs->v, cap * sizeof *v);
+        if (v) {
+            fs->v = v;
+            fs->cap = cap;
+        } else {
+            rc = HG_ERR_NOMEM;
+        }
+    }
+    hub_flight *f = NULL;
+    if (!rc)
+        rc = flight_new(fs, spec, &f);
+    if (rc) {
+        pthread_mutex_unlock(&fs->mu);
+        return rc;
+    }
+    f->refs = 2; /* the caller and the transfer thread */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &attr, flight_main, f) != 0) {
+        pthread_attr_destroy(&attr);
+        pthread_mutex_unlock(&fs->mu);
+        HG_ERROR("cannot start a download thread: %s", strerror(errno));
+        flight_free(f);
+        return HG_ERR_IO;
+    }
+    pthread_attr_destroy(&attr);
+    fs->v[fs->n++] = f;
+    fs->running++;
+    fs->started++;
+    *out = f;
+    pthread_mutex_unlock(&fs->mu);
+    return HG_OK;
+}
+
+hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->state == FLIGHT_RUNNING && (f->written == 0 || f->size == 0))
+        pthread_cond_wait(&f->cv, &f->mu);
+    hg_err rc = f->state == FLIGHT_FAILED ? (f->err ? f->err : HG_ERR_UPSTREAM) : HG_OK;
+    if (rc)
+        snprintf(msg, cap, "%s", f->msg[0] ? f->msg : hg_strerror(rc));
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, http_park *park)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->state == FLIGHT_FAILED) {
+        pthread_mutex_unlock(&f->mu);
+        return -1;
+    }
+    /* The last byte waits for the verdict. */
+    uint64_t visible = f->state == FLIGHT_VERIFIED ? f->size : f->written < f->size ? f->written : f->size - 1;
+    if (off < visible) {
+        pthread_mutex_unlock(&f->mu);
+        size_t n = visible - off < len ? (size_t)(visible - off) : len;
+        return hg_pread_all(f->fd, buf, n, off) ? -1 : (ssize_t)n;
+    }
+    if (!park || f->state == FLIGHT_VERIFIED) { /* VERIFIED: off is past the end */
+        pthread_mutex_unlock(&f->mu);
+        return park ? -1 : 0;
+    }
+    if (f->nparked == f->capparked) {
+        size_t c = f->capparked ? 2 * f->capparked : 8;
+        http_park **v = realloc(f->parked, c * sizeof *v);
+        if (!v) {
+            pthread_mutex_unlock(&f->mu);
+            return -1;
+        }
+        f->parked = v;
+        f->capparked = c;
+    }
+    http_park_suspend(park);
+    f->parked[f->nparked++] = park;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}

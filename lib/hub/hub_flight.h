@@ -1,0 +1,67 @@
+/*
+ * hub_flight.h - single-flight upstream downloads that clients read while they grow.
+ *
+ * One transfer per content, keyed by its upstream identity (the sha256 of an LFS file, the git
+ * blob id of a regular file), whatever the number of clients asking for it.  The transfer runs
+ * on a thread of its own and streams the upstream body into an unlinked file under tmp/,
+ * hashing as it goes; clients read that file with pread as it grows and are parked
+ * (http_park) when they catch up, resumed when more bytes arrive.  Nothing waits on a thread.
+ *
+ * Invariants:
+ *  - The last byte of the body is withheld until the whole body has the size and hash upstream
+ *    announced.  On failure every reader is aborted, so a client never completes a download of
+ *    bad bytes: it sees a short body (and Python, say, resumes with a Range into a new flight).
+ *  - Verified bytes are ingested into the store (chunked into xorbs, deduplicated) before the
+ *    flight leaves the registry, so a later request finds either the flight or the content.
+ *  - A client that disconnects only drops its reference: the transfer goes on for the others
+ *    and for the cache.  Memory stays bounded: bodies live in the file, never in memory.
+ *
+ * Threading: the registry has one mutex (the table, reference counts); each flight has its own
+ * (bytes written, state, parked readers).  Readers run on HTTP worker threads, the transfer on
+ * its own detached thread; hub_flights_stop aborts transfers and waits for their threads.
+ */
+#ifndef HG_HUB_FLIGHT_H
+#define HG_HUB_FLIGHT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "http/http.h"
+#include "store/store.h"
+#include "upstream/upstream.h"
+
+typedef struct hub_flights hub_flights;
+typedef struct hub_flight hub_flight;
+
+HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, hub_flights **out);
+/* Aborts every transfer, wakes every parked reader (they fail) and waits for the threads. */
+void hub_flights_stop(hub_flights *fs);
+void hub_flights_free(hub_flights **fs);
+/* Transfers started since the start, for /metrics. */
+unsigned long hub_flights_started(hub_flights *fs);
+
+/* What to fetch and how to verify it.  Strings are copied. */
+typedef struct hub_flight_spec {
+    const char *id;            /* identity in hex: the registry key */
+    const char *path;          /* upstream resolve path of the file */
+    const char *authorization; /* the client's Authorization, or NULL for the gateway's own */
+    uint64_t size;
+    int is_lfs;                /* verify sha256 (LFS) or the git blob id (regular files) */
+    uint8_t sha256[32];
+    git_oid blob;
+} hub_flight_spec;
+
+/* Joins the transfer of spec->id, starting it if there is none; *out holds a reference. */
+HG_MUST_CHECK hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out);
+/* Waits until the first bytes arrived or the transfer ended, so that a transfer that cannot
+ * even start becomes an error status rather than a truncated 200.  HG_OK, or the transfer's
+ * error (HG_ERR_CORRUPT: bad bytes; HG_ERR_UPSTREAM: unreachable) with msg set. */
+HG_MUST_CHECK hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap);
+/* Copies bytes at off that are available: >0 bytes, -1 if the transfer failed, 0 if none are
+ * there yet (then the reader is parked when park is non-NULL, and resumed when there are). */
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, http_park *park);
+/* Another reference to f (for a response body). */
+hub_flight *hub_flight_ref(hub_flight *f);
+void hub_flight_release(hub_flight **f);
+
+#endif
