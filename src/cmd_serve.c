@@ -21,7 +21,8 @@ static void serve_usage(FILE *f)
     fprintf(f,
             "usage: hubgate serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
             "                     [--upstream URL | --no-upstream] [--upstream-token-file FILE]\n"
-            "                     [--ref-ttl SECONDS] [--threads N] [--log-level error|warn|info|debug]\n"
+            "                     [--ref-ttl SECONDS] [--auth-ttl SECONDS] [--threads N]\n"
+            "                     [--log-level error|warn|info|debug]\n"
             "  --data DIR        content store (created if missing)\n"
             "  --listen ADDR     address to listen on (default 0.0.0.0:8080; port 0 picks one)\n"
             "  --public-url URL  base URL clients use to reach this server, for Links, casUrl and\n"
@@ -33,6 +34,9 @@ static void serve_usage(FILE *f)
             "                    the gateway's own upstream token (default: $HF_TOKEN); clients'\n"
             "                    Authorization headers are forwarded for their own requests\n"
             "  --ref-ttl S       seconds a branch/tag answer from upstream is reused (default 60)\n"
+            "  --auth-ttl S      seconds upstream's answer to a client token is reused for that\n"
+            "                    token, gated and private repos included (default 300); public\n"
+            "                    answers (fetched without a token) serve every client\n"
             "  --threads N       HTTP worker threads (default: number of cores)\n");
 }
 
@@ -40,7 +44,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *data = NULL, *listen = "0.0.0.0:8080", *public_url = NULL, *level = NULL;
     const char *upstream_url = "https://huggingface.co", *token_file = NULL;
-    unsigned threads = 0, ref_ttl = 0;
+    unsigned threads = 0, ref_ttl = 0, auth_ttl = 0;
     int no_upstream = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -77,14 +81,14 @@ int cmd_serve(int argc, char **argv)
             upstream_url = v;
         } else if (!strcmp(a, "--upstream-token-file")) {
             token_file = v;
-        } else if (!strcmp(a, "--ref-ttl")) {
+        } else if (!strcmp(a, "--ref-ttl") || !strcmp(a, "--auth-ttl")) {
             char *end;
             unsigned long t = strtoul(v, &end, 10);
             if (*end || t == 0 || t > 86400) {
-                fprintf(stderr, "hubgate serve: --ref-ttl must be 1..86400 seconds\n");
+                fprintf(stderr, "hubgate serve: %s must be 1..86400 seconds\n", a);
                 return 2;
             }
-            ref_ttl = (unsigned)t;
+            *(a[2] == 'r' ? &ref_ttl : &auth_ttl) = (unsigned)t;
         } else {
             fprintf(stderr, "hubgate serve: unknown option '%s'\n", a);
             serve_usage(stderr);
@@ -158,7 +162,7 @@ int cmd_serve(int argc, char **argv)
      * by binding first: http_server_start binds and listens before any worker runs. */
     char url[512];
     hub_config hc = {.public_url = public_url};
-    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl}, &h);
+    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl, .auth_ttl_s = auth_ttl}, &h);
     if (!rc)
         rc = http_server_start(&so, hub_handle, h, &srv);
     if (!rc && !public_url) {

@@ -290,52 +290,163 @@ static void upstream_failed(http_response *resp, const upstream_response *ur, hg
     hub_error(resp, timeout ? 504 : 502, NULL, "Upstream unavailable: %s", ur->error[0] ? ur->error : hg_strerror(rc));
 }
 
+/* ---- the answer cache ----
+ *
+ * Answers are kept per client token (its hash) and path.  A 200 fetched without any token
+ * says the resource is public: every client may reuse it, which spares a token check upstream
+ * for public repos and keeps them served to every client when the upstream is down.  An answer
+ * fetched with a token is reused for that token only, and for at most auth_ttl seconds (even a
+ * commit-addressed one): access can be revoked upstream.  Anonymous requests go upstream with
+ * no token at all, never with the gateway's own, so that they only ever see what is public. */
+
+typedef struct ukeys {
+    char own[16384]; /* the client's token (or anonymous) */
+    char pub[16384]; /* anonymous; only used when the client has a token */
+    int token;
+} ukeys;
+
+static void make_keys(const http_request *req, const char *kind, const char *path, ukeys *k)
+{
+    char tag[17];
+    auth_tag(req, tag);
+    k->token = strcmp(tag, "anon") != 0;
+    int blen = (int)(req->body_len < 2048 ? req->body_len : 2048);
+    const char *body = req->body ? (const char *)req->body : "";
+    snprintf(k->own, sizeof k->own, "%s %s %s %.*s", kind, tag, path, blen, body);
+    snprintf(k->pub, sizeof k->pub, "%s anon %s %.*s", kind, path, blen, body);
+}
+
+static int fresh(const store_cached *c, int64_t now)
+{
+    return c->expires == 0 || c->expires > now;
+}
+
+/* A cached answer that is still fresh: the public one first, then the client's own. */
+static int cache_fresh(hub *h, const ukeys *k, store_cached *out)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (k->token && !store_cache_get(h->st, k->pub, out)) {
+        if (out->status == 200 && fresh(out, now))
+            return 1;
+        store_cached_clear(out);
+    }
+    if (!store_cache_get(h->st, k->own, out)) {
+        if (fresh(out, now))
+            return 1;
+        store_cached_clear(out);
+    }
+    return 0;
+}
+
+/* Any cached answer, however old, for when the upstream cannot be reached. */
+static int cache_stale(hub *h, const ukeys *k, store_cached *out)
+{
+    if (!store_cache_get(h->st, k->own, out))
+        return 1;
+    if (k->token && !store_cache_get(h->st, k->pub, out)) {
+        if (out->status == 200)
+            return 1;
+        store_cached_clear(out);
+    }
+    return 0;
+}
+
+static int64_t cache_expiry(hub *h, const ukeys *k, int immutable, long status)
+{
+    int ok = status == 200 || (status >= 300 && status < 400);
+    int64_t ttl = !ok ? h->neg_ttl_s : immutable ? 0 : h->ref_ttl_s;
+    if (k->token && (ttl == 0 || ttl > h->auth_ttl_s))
+        ttl = h->auth_ttl_s;
+    return ttl ? (int64_t)time(NULL) + ttl : 0;
+}
+
+/* The client's Authorization for an upstream call, or "" (not NULL, which would mean the
+ * gateway's own token): see above. */
+static const char *client_auth(const http_request *req)
+{
+    const char *a = http_header(req, "Authorization");
+    return a && *a ? a : "";
+}
+
+static int unreachable(hg_err rc, long status)
+{
+    return rc || status == 0 || status >= 500 || status == 429;
+}
+
+/* Removes xetHash from listing entries: upstream's Xet hashes would send Xet clients to
+ * xet-read-token for repos whose bytes this gateway serves over plain resolve only
+ * (hub-protocol.md S1). */
+static void strip_xet_hashes(upstream_response *ur)
+{
+    json_t *v = json_loadb((const char *)ur->body.data, ur->body.len, 0, NULL);
+    json_t *list = json_is_array(v) ? v : json_object_get(v, "siblings");
+    size_t i;
+    json_t *e;
+    int changed = 0;
+    json_array_foreach(list, i, e)
+    {
+        changed |= json_object_del(e, "xetHash") == 0;
+    }
+    char *text = changed ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return;
+    hg_buf_reset(&ur->body);
+    if (hg_buf_append(&ur->body, text, strlen(text)))
+        HG_WARN("cannot rewrite an upstream listing");
+    free(text);
+}
+
 /* ---- metadata ---- */
 
 static void metadata_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
 {
-    char path[12288], key[16384], tag[17];
+    char path[12288];
     if (upstream_path(req, path, sizeof path)) {
         hub_error(resp, 414, NULL, "Request too long to forward");
         return;
     }
-    auth_tag(req, tag);
-    snprintf(key, sizeof key, "%s %s %s %.*s", req->method, tag, path, (int)(req->body_len < 2048 ? req->body_len : 2048),
-             req->body ? (const char *)req->body : "");
-    store_cached c;
-    hg_err crc = store_cache_get(h->st, key, &c);
-    int64_t now = (int64_t)time(NULL);
-    if (!crc && (c.expires == 0 || c.expires > now)) {
-        send_cached(resp, &c, 0);
-        store_cached_clear(&c);
+    ukeys *k = malloc(sizeof *k);
+    if (!k) {
+        hub_error(resp, 503, NULL, "Out of memory");
         return;
     }
-    upstream_request rq = {.method = req->method, .path = path, .authorization = http_header(req, "Authorization"),
+    make_keys(req, req->method, path, k);
+    store_cached c;
+    if (cache_fresh(h, k, &c)) {
+        send_cached(resp, &c, 0);
+        store_cached_clear(&c);
+        free(k);
+        return;
+    }
+    upstream_request rq = {.method = req->method, .path = path, .authorization = client_auth(req),
                            .content_type = http_header(req, "Content-Type"), .body = req->body, .body_len = req->body_len};
     upstream_response ur;
     upstream_response_init(&ur);
     hg_err rc = upstream_call(h->up, &rq, &ur);
-    if (rc || ur.status == 0 || ur.status >= 500 || ur.status == 429) {
-        if (!crc) {
+    if (unreachable(rc, ur.status)) {
+        if (cache_stale(h, k, &c)) {
             HG_WARN("upstream unavailable for %.200s: serving the cached answer", req->path);
             send_cached(resp, &c, 1);
+            store_cached_clear(&c);
         } else if (!rc && ur.status) {
             hub_error(resp, 502, NULL, "Upstream answered %ld", ur.status);
         } else {
             upstream_failed(resp, &ur, rc);
         }
-        store_cached_clear(&c);
         upstream_response_clear(&ur);
+        free(k);
         return;
     }
-    store_cached_clear(&c);
-    store_cached nc = {.status = (int)ur.status, .headers = headers_json(h, &ur), .body = ur.body.data,
-                       .body_len = ur.body.len, .fetched = now};
+    if (ur.status == 200 && (r->kind == ROUTE_TREE || r->kind == ROUTE_PATHS_INFO || r->kind == ROUTE_INFO ||
+                             r->kind == ROUTE_REVISION))
+        strip_xet_hashes(&ur);
     const char *rev = route_rev(r);
-    int immutable = rev && is_commit_hex(rev) && ur.status == 200;
-    nc.expires = immutable ? 0 : now + (ur.status == 200 ? h->ref_ttl_s : h->neg_ttl_s);
+    store_cached nc = {.status = (int)ur.status, .headers = headers_json(h, &ur), .body = ur.body.data,
+                       .body_len = ur.body.len, .fetched = (int64_t)time(NULL)};
+    nc.expires = cache_expiry(h, k, rev && is_commit_hex(rev), ur.status);
     int cacheable = ur.status == 200 || ur.status == 404;
-    if (nc.headers && cacheable && store_cache_put(h->st, key, &nc))
+    if (nc.headers && cacheable && store_cache_put(h->st, k->own, &nc))
         HG_WARN("cannot cache the upstream answer for %.200s", req->path);
     if (nc.headers)
         send_cached(resp, &nc, 0);
@@ -343,6 +454,7 @@ static void metadata_job(hub *h, const http_request *req, const hub_route *r, ht
         hub_error(resp, 500, NULL, "Out of memory");
     free(nc.headers);
     upstream_response_clear(&ur);
+    free(k);
 }
 
 /* ---- files ---- */
@@ -375,52 +487,70 @@ static int parse_etag_hex(const char *v, uint8_t *out, size_t nbytes)
     return end == '"' || end == '\0' ? 0 : -1;
 }
 
+/* Asks upstream about a file with HEAD, following relative redirects as Python's HEAD does
+ * (mode C: /api/resolve-cache/...), and keeps the headers that name it. */
+static hg_err file_head(hub *h, const http_request *req, const char *path, upstream_response *ur, json_t **out)
+{
+    char next[8192];
+    snprintf(next, sizeof next, "%s", path);
+    hg_err rc;
+    for (int hop = 0;; hop++) {
+        upstream_request rq = {.method = "HEAD", .path = next, .authorization = client_auth(req)};
+        rc = upstream_call(h->up, &rq, ur);
+        const char *loc = upstream_header_get(ur, "location");
+        if (rc || ur->status < 300 || ur->status >= 400 || !loc || loc[0] != '/' || loc[1] == '/' || hop == 5)
+            break;
+        snprintf(next, sizeof next, "%.*s", (int)strcspn(loc, "?"), loc);
+    }
+    if (unreachable(rc, ur->status))
+        return rc ? rc : HG_ERR_UPSTREAM;
+    json_t *hs = json_object();
+    static const char *const keep[] = {"etag", "x-linked-etag", "x-linked-size", "content-length",
+                                       "x-repo-commit", "x-error-code", "x-error-message"};
+    for (size_t i = 0; hs && i < sizeof keep / sizeof keep[0]; i++) {
+        const char *v = upstream_header_get(ur, keep[i]);
+        if (v)
+            json_object_set_new(hs, keep[i], json_string(v));
+    }
+    *out = hs;
+    return hs ? HG_OK : HG_ERR_NOMEM;
+}
+
 /* Names the file from upstream's answer to HEAD (cached like metadata). */
 static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, upstream_file *f,
                         upstream_response *ur)
 {
-    char path[12288], key[12400], tag[17];
     memset(f, 0, sizeof *f);
-    snprintf(path, sizeof path, "%s", req->path);
-    auth_tag(req, tag);
-    snprintf(key, sizeof key, "FILE %s %s", tag, path);
-    store_cached c;
-    hg_err crc = store_cache_get(h->st, key, &c);
-    int64_t now = (int64_t)time(NULL);
+    ukeys *k = malloc(sizeof *k);
+    if (!k)
+        return HG_ERR_NOMEM;
+    make_keys(req, "FILE", req->path, k);
+    store_cached c = {0};
     json_t *hs = NULL;
-    if (!crc && (c.expires == 0 || c.expires > now)) {
+    if (cache_fresh(h, k, &c)) {
         f->status = c.status;
         hs = json_loads(c.headers, 0, NULL);
     } else {
-        upstream_request rq = {.method = "HEAD", .path = path, .authorization = http_header(req, "Authorization")};
-        hg_err rc = upstream_call(h->up, &rq, ur);
-        if (rc || ur->status == 0 || ur->status >= 500 || ur->status == 429) {
-            if (crc) {
-                store_cached_clear(&c);
-                return rc ? rc : HG_ERR_UPSTREAM;
-            }
+        hg_err rc = file_head(h, req, req->path, ur, &hs);
+        if (rc && rc != HG_ERR_NOMEM && cache_stale(h, k, &c)) {
             f->status = c.status; /* stale but known: serve it */
             hs = json_loads(c.headers, 0, NULL);
+        } else if (rc) {
+            free(k);
+            return rc;
         } else {
             f->status = ur->status;
-            hs = json_object();
-            static const char *const keep[] = {"etag", "x-linked-etag", "x-linked-size", "content-length",
-                                               "x-repo-commit", "x-error-code", "x-error-message"};
-            for (size_t i = 0; hs && i < sizeof keep / sizeof keep[0]; i++) {
-                const char *v = upstream_header_get(ur, keep[i]);
-                if (v)
-                    json_object_set_new(hs, keep[i], json_string(v));
-            }
-            char *text = hs ? json_dumps(hs, JSON_COMPACT) : NULL;
+            char *text = json_dumps(hs, JSON_COMPACT);
             const char *rev = route_rev(r);
             int ok = f->status == 200 || (f->status >= 300 && f->status < 400);
-            store_cached nc = {.status = (int)f->status, .headers = text, .body = NULL, .body_len = 0, .fetched = now,
-                               .expires = ok && rev && is_commit_hex(rev) ? 0 : now + (ok ? h->ref_ttl_s : h->neg_ttl_s)};
-            if (text && (ok || f->status == 404) && store_cache_put(h->st, key, &nc))
+            store_cached nc = {.status = (int)f->status, .headers = text, .fetched = (int64_t)time(NULL),
+                               .expires = cache_expiry(h, k, rev && is_commit_hex(rev), f->status)};
+            if (text && (ok || f->status == 404) && store_cache_put(h->st, k->own, &nc))
                 HG_WARN("cannot cache file metadata for %.200s", req->path);
             free(text);
         }
     }
+    free(k);
     store_cached_clear(&c);
     if (!hs)
         return HG_ERR_NOMEM;
