@@ -189,6 +189,11 @@ void hub_json_cached(hub_ctx *x, const char *key, json_t *v)
         hub_cache_put(&x->h->cache, key, (const char *)x->resp->mem.data, x->resp->mem.len);
 }
 
+const char *hub_types_segment(store_repo_type t)
+{
+    return t == STORE_DATASET ? "datasets" : t == STORE_SPACE ? "spaces" : "models";
+}
+
 void hub_iso_time(int64_t t, char out[32])
 {
     time_t tt = (time_t)t;

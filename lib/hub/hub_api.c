@@ -28,11 +28,6 @@ static int bool_param(const http_request *req, const char *key, int def)
     return def;
 }
 
-static const char *types_segment(store_repo_type t)
-{
-    return t == STORE_DATASET ? "datasets" : t == STORE_SPACE ? "spaces" : "models";
-}
-
 typedef struct siblings_ctx {
     json_t *arr;
     int blobs;
@@ -175,7 +170,7 @@ void hub_route_tree(hub_ctx *x)
         if (!http_pct_encode(x->rev, 0, rev, sizeof rev) && !http_pct_encode(x->path, 0, path, sizeof path)) {
             hg_err hr = http_response_header(
                 x->resp, "Link", "<%s/api/%s/%s/tree/%s%s%s?recursive=%s&expand=%s&limit=%llu&cursor=%llu>; rel=\"next\"",
-                x->h->public_url, types_segment(x->repo.type), x->repo.name, rev, *path ? "/" : "", path,
+                x->h->public_url, hub_types_segment(x->repo.type), x->repo.name, rev, *path ? "/" : "", path,
                 recursive ? "true" : "false", expand ? "true" : "false", (unsigned long long)limit,
                 (unsigned long long)(skip + limit));
             (void)hr;
@@ -405,7 +400,7 @@ void hub_route_commits(hub_ctx *x)
         char rev[3 * 1024];
         if (!http_pct_encode(x->rev, 0, rev, sizeof rev)) {
             hr = http_response_header(x->resp, "Link", "<%s/api/%s/%s/commits/%s?limit=%llu&p=%llu>; rel=\"next\"",
-                                             x->h->public_url, types_segment(x->repo.type), x->repo.name, rev,
+                                             x->h->public_url, hub_types_segment(x->repo.type), x->repo.name, rev,
                                              (unsigned long long)limit, (unsigned long long)(skip + 1));
             (void)hr;
         }

@@ -273,6 +273,7 @@ static void *flight_main(void *arg)
     } else {
         HG_WARN("download of %.200s failed: %s", f->path, msg);
     }
+    store_thread_exit(f->reg->st);
     unregister(f);
     return NULL;
 }

@@ -98,6 +98,9 @@ int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs);
 /* Joins rest[from..] with '/' into x->path; rejects '.', '..' and empty components (400). */
 int hub_ctx_path(hub_ctx *x, size_t from);
 
+/* The plural API form of a repo type: "models", "datasets", "spaces". */
+const char *hub_types_segment(store_repo_type t);
+
 /* ISO-8601 UTC with milliseconds and Z. */
 void hub_iso_time(int64_t t, char out[32]);
 /* The JSON entry of a file or directory (tree, paths-info); expand adds lastCommit. */

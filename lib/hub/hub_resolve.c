@@ -14,11 +14,6 @@
 #include "hub/hub_body.h"
 #include "hub/hub_int.h"
 
-static const char *types_segment(store_repo_type t)
-{
-    return t == STORE_DATASET ? "datasets" : t == STORE_SPACE ? "spaces" : "models";
-}
-
 static const char *content_type_for(const char *path)
 {
     const char *dot = strrchr(path, '.');
@@ -86,7 +81,7 @@ void hub_route_resolve(hub_ctx *x, int raw)
     char token_url[2048] = "";
     if (e.is_lfs && !raw)
         snprintf(token_url, sizeof token_url, "%s/api/%s/%s/xet-read-token/%s", x->h->public_url,
-                 types_segment(x->repo.type), x->repo.name, x->commit_hex);
+                 hub_types_segment(x->repo.type), x->repo.name, x->commit_hex);
     hub_file f = {.ct = &e.content, .is_lfs = e.is_lfs, .raw = raw, .oid = &e.oid, .commit_hex = x->commit_hex,
                   .immutable = !strcmp(x->rev, x->commit_hex), .path = x->path,
                   .xet_token_url = *token_url ? token_url : NULL};

@@ -399,6 +399,69 @@ static void strip_xet_hashes(upstream_response *ur)
 
 /* ---- metadata ---- */
 
+/* An upstream answer for a metadata request, from the cache or the upstream: HG_OK with *out
+ * set (*stale when the upstream was unreachable and an old answer stood in), or an error with
+ * resp already answered.  The client's token and the request body are part of the key. */
+static hg_err cached_call(hub *h, const http_request *req, const hub_route *r, const char *method,
+                          const char *path, http_response *resp, store_cached *out, int *stale)
+{
+    *stale = 0;
+    ukeys *k = malloc(sizeof *k);
+    if (!k) {
+        hub_error(resp, 503, NULL, "Out of memory");
+        return HG_ERR_NOMEM;
+    }
+    make_keys(req, method, path, k);
+    if (cache_fresh(h, k, out)) {
+        free(k);
+        return HG_OK;
+    }
+    int post = !strcmp(method, "POST");
+    upstream_request rq = {.method = method, .path = path, .authorization = client_auth(req),
+                           .content_type = post ? http_header(req, "Content-Type") : NULL,
+                           .body = post ? req->body : NULL, .body_len = post ? req->body_len : 0};
+    upstream_response ur;
+    upstream_response_init(&ur);
+    hg_err rc = upstream_call(h->up, &rq, &ur);
+    if (unreachable(rc, ur.status)) {
+        if (cache_stale(h, k, out)) {
+            HG_WARN("upstream unavailable for %.200s: serving the cached answer", path);
+            *stale = 1;
+            rc = HG_OK;
+        } else if (!rc && ur.status) {
+            hub_error(resp, 502, NULL, "Upstream answered %ld", ur.status);
+            rc = HG_ERR_UPSTREAM;
+        } else {
+            upstream_failed(resp, &ur, rc);
+            rc = rc ? rc : HG_ERR_UPSTREAM;
+        }
+        upstream_response_clear(&ur);
+        free(k);
+        return rc;
+    }
+    if (ur.status == 200 && (r->kind == ROUTE_TREE || r->kind == ROUTE_PATHS_INFO || r->kind == ROUTE_INFO ||
+                             r->kind == ROUTE_REVISION))
+        strip_xet_hashes(&ur);
+    const char *rev = route_rev(r);
+    memset(out, 0, sizeof *out);
+    out->status = (int)ur.status;
+    out->headers = headers_json(h, &ur);
+    out->body_len = ur.body.len;
+    out->body = hg_buf_take(&ur.body, &out->body_len);
+    out->fetched = (int64_t)time(NULL);
+    out->expires = cache_expiry(h, k, rev && is_commit_hex(rev), ur.status);
+    upstream_response_clear(&ur);
+    rc = out->headers ? HG_OK : HG_ERR_NOMEM;
+    if (!rc && (out->status == 200 || out->status == 404) && store_cache_put(h->st, k->own, out))
+        HG_WARN("cannot cache the upstream answer for %.200s", path);
+    if (rc) {
+        store_cached_clear(out);
+        hub_error(resp, 503, NULL, "Out of memory");
+    }
+    free(k);
+    return rc;
+}
+
 static void metadata_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
 {
     char path[12288];
@@ -406,55 +469,62 @@ static void metadata_job(hub *h, const http_request *req, const hub_route *r, ht
         hub_error(resp, 414, NULL, "Request too long to forward");
         return;
     }
-    ukeys *k = malloc(sizeof *k);
-    if (!k) {
-        hub_error(resp, 503, NULL, "Out of memory");
-        return;
-    }
-    make_keys(req, req->method, path, k);
     store_cached c;
-    if (cache_fresh(h, k, &c)) {
-        send_cached(resp, &c, 0);
-        store_cached_clear(&c);
-        free(k);
+    int stale;
+    if (cached_call(h, req, r, req->method, path, resp, &c, &stale))
+        return;
+    send_cached(resp, &c, stale);
+    store_cached_clear(&c);
+}
+
+/* A Xet read token for an upstream repo: the client must be allowed to see the revision
+ * upstream (the same cached answer as its repo info), and the token then names the commit.
+ * Reconstructions under it serve only contents upstream showed in that commit. */
+static void xet_token_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
+{
+    char rev[1024] = "main", enc[3072], path[4096];
+    if (r->nrest) {
+        size_t o = 0;
+        for (size_t i = 0; i < r->nrest && o < sizeof rev - 1; i++)
+            o += (size_t)snprintf(rev + o, sizeof rev - o, "%s%s", i ? "/" : "", r->rest[i]);
+    }
+    if (http_pct_encode(rev, 0, enc, sizeof enc)) {
+        hub_error(resp, 414, NULL, "Revision too long");
         return;
     }
-    upstream_request rq = {.method = req->method, .path = path, .authorization = client_auth(req),
-                           .content_type = http_header(req, "Content-Type"), .body = req->body, .body_len = req->body_len};
-    upstream_response ur;
-    upstream_response_init(&ur);
-    hg_err rc = upstream_call(h->up, &rq, &ur);
-    if (unreachable(rc, ur.status)) {
-        if (cache_stale(h, k, &c)) {
-            HG_WARN("upstream unavailable for %.200s: serving the cached answer", req->path);
-            send_cached(resp, &c, 1);
-            store_cached_clear(&c);
-        } else if (!rc && ur.status) {
-            hub_error(resp, 502, NULL, "Upstream answered %ld", ur.status);
-        } else {
-            upstream_failed(resp, &ur, rc);
-        }
-        upstream_response_clear(&ur);
-        free(k);
+    snprintf(path, sizeof path, "/api/%s/%s/revision/%s", hub_types_segment(r->type), r->repo, enc);
+    hub_route info = {.kind = ROUTE_REVISION, .type = r->type};
+    char *revp = rev;
+    info.rest[0] = revp;
+    info.nrest = 1;
+    store_cached c;
+    int stale;
+    if (cached_call(h, req, &info, "GET", path, resp, &c, &stale))
         return;
+    json_t *v = c.status == 200 ? json_loadb((const char *)c.body, c.body_len, 0, NULL) : NULL;
+    const char *sha = json_string_value(json_object_get(v, "sha"));
+    if (c.status != 200) {
+        send_cached(resp, &c, stale); /* upstream's 401/404 with its error code */
+    } else if (!sha || !is_commit_hex(sha)) {
+        hub_error(resp, 502, NULL, "Upstream repo info without a commit id");
+    } else {
+        int64_t exp = (int64_t)time(NULL) + h->token_ttl_s;
+        char token[1024];
+        hg_err rc = hub_token_make(h, r->type, r->repo, sha, exp, token, sizeof token);
+        if (!rc)
+            rc = http_response_header(resp, "X-Xet-Cas-Url", "%s", h->public_url);
+        if (!rc)
+            rc = http_response_header(resp, "X-Xet-Access-Token", "%s", token);
+        if (!rc)
+            rc = http_response_header(resp, "X-Xet-Token-Expiration", "%lld", (long long)exp);
+        if (rc)
+            hub_error(resp, 500, NULL, "Cannot issue a token");
+        else
+            hub_json(resp, json_pack("{s:s,s:I,s:s}", "accessToken", token, "exp", (json_int_t)exp, "casUrl",
+                                     h->public_url));
     }
-    if (ur.status == 200 && (r->kind == ROUTE_TREE || r->kind == ROUTE_PATHS_INFO || r->kind == ROUTE_INFO ||
-                             r->kind == ROUTE_REVISION))
-        strip_xet_hashes(&ur);
-    const char *rev = route_rev(r);
-    store_cached nc = {.status = (int)ur.status, .headers = headers_json(h, &ur), .body = ur.body.data,
-                       .body_len = ur.body.len, .fetched = (int64_t)time(NULL)};
-    nc.expires = cache_expiry(h, k, rev && is_commit_hex(rev), ur.status);
-    int cacheable = ur.status == 200 || ur.status == 404;
-    if (nc.headers && cacheable && store_cache_put(h->st, k->own, &nc))
-        HG_WARN("cannot cache the upstream answer for %.200s", req->path);
-    if (nc.headers)
-        send_cached(resp, &nc, 0);
-    else
-        hub_error(resp, 500, NULL, "Out of memory");
-    free(nc.headers);
-    upstream_response_clear(&ur);
-    free(k);
+    json_decref(v);
+    store_cached_clear(&c);
 }
 
 /* ---- files ---- */
@@ -654,10 +724,20 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         memset(&oid, 0, sizeof oid);
     if (!ct.id)
         memcpy(ct.sha256, f.sha256, 32); /* not stored yet: the ETag comes from upstream */
+    /* A stored LFS file is offered through this gateway's own Xet CAS, whether or not upstream
+     * has Xet: the token names the commit, the link authorises the content under it. */
+    char token_url[2048] = "";
+    if (ct.id && f.is_lfs && r->kind != ROUTE_RAW && *f.commit) {
+        if (store_upstream_link(h->st, r->type, r->repo, f.commit, ct.id))
+            HG_WARN("cannot record %.200s for the Xet path: served over plain HTTP", req->path);
+        else
+            snprintf(token_url, sizeof token_url, "%s/api/%s/%s/xet-read-token/%s", h->public_url,
+                     hub_types_segment(r->type), r->repo, f.commit);
+    }
     const char *rev = route_rev(r);
     hub_file hf = {.ct = &ct, .is_lfs = f.is_lfs, .raw = r->kind == ROUTE_RAW, .oid = &oid,
                    .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path,
-                   .flight = fl};
+                   .flight = fl, .xet_token_url = *token_url ? token_url : NULL};
     hub_serve_file(h, req, resp, &hf);
     hub_flight_release(&fl);
 out:
@@ -676,6 +756,8 @@ static void run_job(hub_job *j)
     } else {
         if (r.kind == ROUTE_RESOLVE || r.kind == ROUTE_RAW)
             file_job(h, j->req, &r, &resp);
+        else if (r.kind == ROUTE_XET_TOKEN)
+            xet_token_job(h, j->req, &r, &resp);
         else
             metadata_job(h, j->req, &r, &resp);
         hub_route_clear(&r);
@@ -700,6 +782,7 @@ int hub_upstream_wants(hub *h, const hub_route *r)
     case ROUTE_PATHS_INFO:
     case ROUTE_REFS:
     case ROUTE_COMMITS:
+    case ROUTE_XET_TOKEN:
         break;
     default:
         return 0;

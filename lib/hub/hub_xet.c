@@ -266,12 +266,17 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
         rc = store_content_by_xet(h->st, &fh, &ct);
     if (!rc)
         rc = store_repo_find(h->st, tok.type, tok.repo, &repo);
-    if (!rc)
-        rc = git_oid_from_hex(tok.commit_hex, strlen(tok.commit_hex), &commit);
-    if (!rc)
-        rc = store_commit_get(h->st, repo.id, &commit, &cm);
-    if (!rc)
-        rc = store_commit_has_content(h->st, &cm.tree, ct.id);
+    if (rc == HG_ERR_NOTFOUND && h->up) {
+        /* A repo of the upstream: the content must be one upstream showed in that commit. */
+        rc = store_upstream_linked(h->st, tok.type, tok.repo, tok.commit_hex, ct.id);
+    } else {
+        if (!rc)
+            rc = git_oid_from_hex(tok.commit_hex, strlen(tok.commit_hex), &commit);
+        if (!rc)
+            rc = store_commit_get(h->st, repo.id, &commit, &cm);
+        if (!rc)
+            rc = store_commit_has_content(h->st, &cm.tree, ct.id);
+    }
     store_commit_clear(&cm);
     if (rc == HG_ERR_NOTFOUND || rc == HG_ERR_INVAL) {
         hub_error(resp, 404, NULL, "File not found in the repository this token is for");

@@ -54,6 +54,10 @@ typedef struct store_options {
 HG_MUST_CHECK hg_err store_open(const char *dir, const store_options *opt, store **out);
 void store_close(store **st);
 const char *store_dir(const store *st);
+/* Closes the calling thread's index connection now.  A thread that may outlive its last use of
+ * the store calls it before it signals that it is done (the connection would otherwise be
+ * closed at thread exit, possibly after store_close). */
+void store_thread_exit(store *st);
 /* The 32-byte secret used to sign tokens and URLs (borrowed). */
 const uint8_t *store_secret(const store *st);
 
@@ -185,6 +189,13 @@ HG_MUST_CHECK hg_err store_content_by_blob(store *st, const git_oid *blob, store
 /* Ingests size bytes read from fd (from offset 0) as one content, durably, and describes it.
  * Chunks already stored are reused. */
 HG_MUST_CHECK hg_err store_add_content_fd(store *st, int fd, uint64_t size, store_content *out);
+
+/* Records that upstream showed content_id in commit_hex of the (non-local) repo; _linked answers
+ * HG_OK if it did, HG_ERR_NOTFOUND otherwise. */
+HG_MUST_CHECK hg_err store_upstream_link(store *st, store_repo_type type, const char *repo,
+                                         const char *commit_hex, int64_t content_id);
+HG_MUST_CHECK hg_err store_upstream_linked(store *st, store_repo_type type, const char *repo,
+                                           const char *commit_hex, int64_t content_id);
 
 /* An upstream answer kept under a key. */
 typedef struct store_cached {

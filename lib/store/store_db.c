@@ -50,6 +50,11 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS upstream_cache(key TEXT PRIMARY KEY, status INTEGER NOT NULL,"
     "  headers TEXT NOT NULL, body BLOB NOT NULL, fetched INTEGER NOT NULL,"
     "  expires INTEGER NOT NULL) WITHOUT ROWID;"
+    /* Which cached contents upstream showed in which commit of which repo: authorises the Xet
+     * read path (a token names a repo and commit) for repos that are not local. */
+    "CREATE TABLE IF NOT EXISTS upstream_links(type INTEGER NOT NULL, repo TEXT NOT NULL,"
+    "  commit_hex TEXT NOT NULL, content_id INTEGER NOT NULL,"
+    "  PRIMARY KEY(type, repo, commit_hex, content_id)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');";
 
 static const char *const stmt_sql[STMT_COUNT] = {
@@ -162,6 +167,15 @@ store_conn *store_conn_get(store *st)
         return NULL;
     }
     return c;
+}
+
+void store_thread_exit(store *st)
+{
+    store_conn *c = pthread_getspecific(st->conn_key);
+    if (c) {
+        pthread_setspecific(st->conn_key, NULL);
+        conn_close(c);
+    }
 }
 
 sqlite3_stmt *store_stmt(store_conn *c, store_stmt_id id)

@@ -56,7 +56,11 @@
     X(CONTENT_BY_BLOB, "SELECT id, size, sha256, xet_hash FROM contents WHERE blob_oid=?1 LIMIT 1") \
     X(UCACHE_GET, "SELECT status, headers, body, fetched, expires FROM upstream_cache WHERE key=?1") \
     X(UCACHE_PUT, "INSERT OR REPLACE INTO upstream_cache(key, status, headers, body, fetched, "   \
-                  "expires) VALUES(?1,?2,?3,?4,?5,?6)")
+                  "expires) VALUES(?1,?2,?3,?4,?5,?6)")                                            \
+    X(ULINK_PUT, "INSERT OR IGNORE INTO upstream_links(type, repo, commit_hex, content_id) "       \
+                 "VALUES(?1,?2,?3,?4)")                                                            \
+    X(ULINK_GET, "SELECT 1 FROM upstream_links WHERE type=?1 AND repo=?2 AND commit_hex=?3 AND "   \
+                 "content_id=?4")
 
 typedef enum store_stmt_id {
 #define X(name, sql) STMT_##name,

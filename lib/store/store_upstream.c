@@ -131,3 +131,35 @@ hg_err store_cache_put(store *st, const char *key, const store_cached *cv)
     sqlite3_reset(s);
     return r == SQLITE_DONE ? HG_OK : store_sql_err(c, r, "cache insert");
 }
+
+static hg_err link_stmt(store *st, store_stmt_id id, store_repo_type type, const char *repo,
+                        const char *commit_hex, int64_t content_id)
+{
+    store_conn *c = store_conn_get(st);
+    sqlite3_stmt *s = c ? store_stmt(c, id) : NULL;
+    if (!s)
+        return HG_ERR_IO;
+    sqlite3_bind_int(s, 1, (int)type);
+    sqlite3_bind_text(s, 2, repo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, commit_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, content_id);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r == SQLITE_DONE)
+        return id == STMT_ULINK_GET ? HG_ERR_NOTFOUND : HG_OK;
+    if (r == SQLITE_ROW)
+        return HG_OK;
+    return store_sql_err(c, r, "upstream link");
+}
+
+hg_err store_upstream_link(store *st, store_repo_type type, const char *repo, const char *commit_hex,
+                           int64_t content_id)
+{
+    return link_stmt(st, STMT_ULINK_PUT, type, repo, commit_hex, content_id);
+}
+
+hg_err store_upstream_linked(store *st, store_repo_type type, const char *repo, const char *commit_hex,
+                             int64_t content_id)
+{
+    return link_stmt(st, STMT_ULINK_GET, type, repo, commit_hex, content_id);
+}

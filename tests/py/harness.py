@@ -53,11 +53,18 @@ class Server:
     def __exit__(self, *exc):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            rc = self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            rc = "killed: no clean stop within 20 s"
+        self.proc.stdout.close()
         self.log.close()
+        if exc[0] is None and rc != 0:
+            # A clean stop exits 0; anything else (a sanitizer report, a hang) fails the test.
+            with open(self.log.name, errors="replace") as f:
+                tail = f.read()[-4000:]
+            raise AssertionError(f"hubgate serve exited with {rc}; log {self.log.name}:\n{tail}")
         if exc[0] is None:
             os.unlink(self.log.name)
         return False

@@ -12,9 +12,14 @@ import json
 import os
 import random
 import time
+import re
 import unittest
+import urllib.parse
 
 import harness
+import test_protocol
+
+LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')
 
 REPO = "org/model"
 
@@ -88,6 +93,11 @@ class GatewayCase(unittest.TestCase):
         with open(os.path.join(priv, "secret.txt"), "wb") as f:
             f.write(b"secret\n")
         harness.import_dir(cls.up_data, priv, "org/private", "--private")
+        other = os.path.join(cls.tmp, "other")
+        os.makedirs(other)
+        with open(os.path.join(other, "w.bin"), "wb") as f:
+            f.write(det_bytes(3, 1 << 20))
+        harness.import_dir(cls.up_data, other, "org/other")
         cls.up = harness.Server(cls.up_data).__enter__()
         cls.gw_data = os.path.join(cls.tmp, "gateway")
         cls.gw = harness.Server(cls.gw_data, "--upstream", cls.up.base, "--ref-ttl", "1").__enter__()
@@ -178,6 +188,69 @@ class TestFiles(GatewayCase):
         self.assertEqual(r.status, 404)
         self.assertEqual(r.h("X-Error-Code"), "EntryNotFound")
         self.assertEqual(r.h("X-Repo-Commit"), self.commit)
+
+    def xet_fetch(self, link_header, xet_hash, auth="Bearer hf_user"):
+        """hf_xet's path: token from the xet-auth link, v2 reconstruction, signed xorb ranges."""
+        links = dict((rel, url) for url, rel in LINK_RE.findall(link_header))
+        tok_url = urllib.parse.urlsplit(links["xet-auth"])
+        self.assertEqual("%s://%s" % (tok_url.scheme, tok_url.netloc), self.gw.base)
+        tok = self.gw_get(tok_url.path, {"Authorization": auth})
+        self.assertEqual(tok.status, 200, tok.body[:200])
+        tok = tok.json()
+        self.assertEqual(tok["casUrl"], self.gw.base, "clients get the gateway's own CAS")
+        rec = self.gw_get("/v2/reconstructions/" + xet_hash, {"Authorization": "Bearer " + tok["accessToken"]})
+        return tok, rec
+
+    def test_warm_lfs_file_through_the_gateways_own_xet_cas(self):
+        data = self.files["model.safetensors"]
+        path = "/%s/resolve/main/model.safetensors" % REPO
+        self.assertEqual(self.gw_get(path).body, data)  # warms the cache (plain path)
+        # The download is ingested into xorbs just after its last byte went out: Xet is offered
+        # from then on.
+        deadline = time.monotonic() + 20
+        while True:
+            h = self.gw_get(path, {"Accept-Encoding": "identity"}, method="HEAD")
+            self.assertEqual(h.status, 200)
+            xh = h.h("X-Xet-Hash")
+            if xh or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertRegex(xh or "", "^[0-9a-f]{64}$")
+        before = self.up.metrics()
+        tok, rec = self.xet_fetch(h.h("Link"), xh)
+        self.assertEqual(rec.status, 200, rec.body[:200])
+        out = bytearray()
+        chunks = {}
+        for xorb, entries in rec.json()["xorbs"].items():
+            for e in entries:
+                self.assertTrue(e["url"].startswith(self.gw.base + "/xorbs/"), e["url"])
+                for g in e["ranges"]:
+                    r = self.gw_get(urllib.parse.urlsplit(e["url"]).path + "?" + urllib.parse.urlsplit(e["url"]).query,
+                                    {"Range": "bytes=%d-%d" % (g["bytes"]["start"], g["bytes"]["end"])})
+                    self.assertEqual(r.status, 206)
+                    n = g["chunks"]["end"] - g["chunks"]["start"]
+                    for k, raw in enumerate(test_protocol.decode_chunk_records(r.body, n)):
+                        chunks[(xorb, g["chunks"]["start"] + k)] = raw
+        for t in rec.json()["terms"]:
+            out += b"".join(chunks[(t["hash"], i)] for i in range(t["range"]["start"], t["range"]["end"]))
+        self.assertEqual(bytes(out), data)
+        after = self.up.metrics()
+        for route in ("xet_token", "reconstruction_v2", "xorb", "resolve"):
+            key = 'hubgate_requests_total{route="%s"}' % route
+            self.assertEqual(after[key], before[key], "the upstream saw a %s request" % route)
+        # JS probe: mode D from the gateway
+        d = self.gw_get(path, {"Range": "bytes=0-0", "Accept": "application/vnd.xet-fileinfo+json, */*"})
+        self.assertEqual(d.h("Content-Type"), "application/vnd.xet-fileinfo+json")
+        self.assertEqual(d.h("X-Xet-Hash"), xh)
+        # A token for another repo does not open this file.
+        other = self.gw_get("/org/other/resolve/main/w.bin").status
+        self.assertEqual(other, 200)
+        tok2 = self.gw_get("/api/models/org/other/xet-read-token/main", {"Authorization": "Bearer hf_user"}).json()
+        r = self.gw_get("/v2/reconstructions/" + xh, {"Authorization": "Bearer " + tok2["accessToken"]})
+        self.assertEqual(r.status, 404)
+        # Nor does a token for a private upstream repo exist without upstream's consent.
+        r = self.gw_get("/api/models/org/private/xet-read-token/main")
+        self.assertEqual(r.status, 401)
 
     def test_head_does_not_download(self):
         before = self.gw.metrics().get("hubgate_upstream_downloads_total", 0)
