@@ -46,6 +46,7 @@ bench:
 	@cmake --build build -j $(JOBS)
 	./build/bench_xet
 	bench/bench_serve.sh $(BENCH_MIB)
+	python3 bench/bench_gateway.py 256
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
