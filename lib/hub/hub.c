@@ -448,7 +448,7 @@ static void metrics(hub *h, http_response *resp)
     hg_buf b;
     hg_buf_init(&b, 1u << 20);
     hg_err rc = HG_OK;
-    char line[256];
+    char line[1024];
     for (int k = 1; k < ROUTE_COUNT && !rc; k++) {
         int n = snprintf(line, sizeof line, "hubgate_requests_total{route=\"%s\"} %lu\n", route_names[k],
                          __atomic_load_n(&h->requests[k], __ATOMIC_RELAXED));
@@ -464,8 +464,11 @@ static void metrics(hub *h, http_response *resp)
         rc = hg_buf_append(&b, line, (size_t)n);
         n = snprintf(line, sizeof line,
                      "hubgate_upstream_calls_total %lu\nhubgate_upstream_retries_total %lu\n"
-                     "hubgate_upstream_failures_total %lu\nhubgate_upstream_body_bytes_total %llu\n",
-                     us.calls, us.retries, us.failures, us.body_bytes);
+                     "hubgate_upstream_failures_total %lu\nhubgate_upstream_body_bytes_total %llu\n"
+                     "hubgate_upstream_xet_bodies_total %lu\nhubgate_upstream_xet_terms_total %lu\n"
+                     "hubgate_upstream_xet_fetches_total %lu\nhubgate_upstream_xet_fallbacks_total %lu\n",
+                     us.calls, us.retries, us.failures, us.body_bytes, us.xet_bodies, us.xet_terms,
+                     us.xet_fetches, us.xet_fallbacks);
     }
     if (!rc)
         rc = hg_buf_append(&b, line, (size_t)n);

@@ -1,5 +1,6 @@
 /*
- * upstream.c - blocking upstream calls with retries, backoff and resume (see upstream.h).
+ * upstream.c - blocking upstream calls with retries, backoff and resume (see upstream.h).  File
+ * bodies of Xet-backed files go through upstream_xet.c when the Hub advertises Xet.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -13,16 +14,8 @@
 
 #include <curl/curl.h>
 
-#include "upstream/upstream.h"
+#include "upstream/upstream_int.h"
 #include "util/hg_log.h"
-
-struct upstream {
-    char *base;  /* no trailing '/' */
-    char *token; /* owned copy, or NULL */
-    upstream_config cfg;
-    unsigned long calls, retries, failures; /* updated atomically */
-    unsigned long long body_bytes;
-};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -85,6 +78,10 @@ void upstream_get_stats(upstream *u, upstream_stats *out)
     out->retries = __atomic_load_n(&u->retries, __ATOMIC_RELAXED);
     out->failures = __atomic_load_n(&u->failures, __ATOMIC_RELAXED);
     out->body_bytes = __atomic_load_n(&u->body_bytes, __ATOMIC_RELAXED);
+    out->xet_bodies = __atomic_load_n(&u->xet_bodies, __ATOMIC_RELAXED);
+    out->xet_terms = __atomic_load_n(&u->xet_terms, __ATOMIC_RELAXED);
+    out->xet_fetches = __atomic_load_n(&u->xet_fetches, __ATOMIC_RELAXED);
+    out->xet_fallbacks = __atomic_load_n(&u->xet_fallbacks, __ATOMIC_RELAXED);
 }
 
 void upstream_response_init(upstream_response *r)
@@ -93,7 +90,7 @@ void upstream_response_init(upstream_response *r)
     hg_buf_init(&r->body, 64u << 20);
 }
 
-static void clear_headers(upstream_response *r)
+void up_clear_headers(upstream_response *r)
 {
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i].name);
@@ -104,9 +101,10 @@ static void clear_headers(upstream_response *r)
 
 void upstream_response_clear(upstream_response *r)
 {
-    clear_headers(r);
+    up_clear_headers(r);
     hg_buf_free(&r->body);
     r->status = 0;
+    r->via_xet = 0;
 }
 
 const char *upstream_header_get(const upstream_response *r, const char *name)
@@ -119,28 +117,17 @@ const char *upstream_header_get(const upstream_response *r, const char *name)
 
 /* ---- one attempt ---- */
 
-typedef struct attempt {
-    upstream *u;
-    upstream_response *resp;
-    upstream_sink_fn sink; /* NULL: collect into resp->body */
-    void *sink_arg;
-    uint64_t skip;         /* bytes to drop (a server that ignored our Range) */
-    uint64_t resume_from;  /* the Range start this attempt asked for */
-    uint64_t got;          /* body bytes delivered by this attempt */
-    uint64_t limit;        /* most bytes the body may have */
-    int sink_failed, too_big;
-} attempt;
-
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 {
     attempt *a = arg;
     size_t len = size * n;
     upstream_response *r = a->resp;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
-        clear_headers(r); /* a new response (after 100-continue, say) */
+        up_clear_headers(r); /* a new response (after 100-continue, say) */
         const char *sp = memchr(buf, ' ', len);
+        a->status = sp ? atol(sp + 1) : 0;
         /* A 200 to a Range request starts from byte 0: drop what we already have. */
-        a->skip = sp && atol(sp + 1) == 200 ? a->resume_from : 0;
+        a->skip = a->status == 200 ? a->resume_from : 0;
         return len;
     }
     const char *colon = memchr(buf, ':', len);
@@ -169,6 +156,8 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 {
     attempt *a = arg;
     size_t len = size * n, off = 0;
+    if (a->sink && (a->status < 200 || a->status > 299))
+        return len; /* an error page is not the file: never hand it to a sink */
     if (a->skip) {
         off = a->skip < len ? (size_t)a->skip : len;
         a->skip -= off;
@@ -193,13 +182,13 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 }
 
 /* The URL without its query, for logs (signed URLs carry credentials there). */
-static void log_url(const char *url, char *out, size_t cap)
+void up_log_url(const char *url, char *out, size_t cap)
 {
     size_t n = strcspn(url, "?");
     snprintf(out, cap, "%.*s", (int)(n < 300 ? n : 300), url);
 }
 
-static int same_origin(const char *a, const char *b)
+int up_same_origin(const char *a, const char *b)
 {
     /* scheme://host[:port] prefix comparison */
     const char *sa = strstr(a, "://"), *sb = strstr(b, "://");
@@ -210,37 +199,36 @@ static int same_origin(const char *a, const char *b)
     return la == lb && !strncasecmp(a, b, la);
 }
 
-typedef struct attempt_opts {
-    const char *method, *url, *authorization, *content_type, *range;
-    const void *body;
-    size_t body_len;
-    long timeout_ms; /* 0: none (bodies rely on the stall timer) */
-} attempt_opts;
+/* Appends "name: value" (any length: access tokens may be long) to *h; -1 on allocation failure. */
+static int add_header(struct curl_slist **h, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    if (!line)
+        return -1;
+    snprintf(line, n, "%s: %s", name, value);
+    struct curl_slist *t = curl_slist_append(*h, line);
+    free(line);
+    if (!t)
+        return -1;
+    *h = t;
+    return 0;
+}
 
-/* Runs one HTTP exchange; returns the curl result (CURLE_OK when an answer arrived). */
-static CURLcode run_attempt(upstream *u, const attempt_opts *o, attempt *a)
+CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
 {
     CURL *c = curl_easy_init();
     if (!c)
         return CURLE_OUT_OF_MEMORY;
-    struct curl_slist *hdrs = NULL, *tmp;
-    char auth[8192];
-    int ok = 1;
-    if (o->authorization && *o->authorization) {
-        snprintf(auth, sizeof auth, "Authorization: %s", o->authorization);
-        ok &= (tmp = curl_slist_append(hdrs, auth)) != NULL;
-        hdrs = tmp ? tmp : hdrs;
-    }
-    if (o->content_type) {
-        snprintf(auth, sizeof auth, "Content-Type: %s", o->content_type);
-        ok &= (tmp = curl_slist_append(hdrs, auth)) != NULL;
-        hdrs = tmp ? tmp : hdrs;
-    }
-    ok &= (tmp = curl_slist_append(hdrs, "Accept-Encoding: identity")) != NULL;
-    hdrs = tmp ? tmp : hdrs;
-    ok &= (tmp = curl_slist_append(hdrs, "User-Agent: hubgate/" HG_VERSION)) != NULL;
-    hdrs = tmp ? tmp : hdrs;
-    if (!ok) {
+    struct curl_slist *hdrs = NULL;
+    int bad = 0;
+    if (o->authorization && *o->authorization)
+        bad |= add_header(&hdrs, "Authorization", o->authorization);
+    if (o->content_type)
+        bad |= add_header(&hdrs, "Content-Type", o->content_type);
+    bad |= add_header(&hdrs, "Accept-Encoding", "identity");
+    bad |= add_header(&hdrs, "User-Agent", "hubgate/" HG_VERSION);
+    if (bad) {
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(c);
         return CURLE_OUT_OF_MEMORY;
@@ -279,12 +267,12 @@ static CURLcode run_attempt(upstream *u, const attempt_opts *o, attempt *a)
     return cr;
 }
 
-static int retryable_status(long s)
+int up_retryable_status(long s)
 {
     return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
 }
 
-static uint64_t now_ms(void)
+uint64_t up_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -293,12 +281,12 @@ static uint64_t now_ms(void)
 
 /* Sleeps before attempt k (1-based retry): full jitter over an exponential ceiling, or the
  * server's Retry-After; never past the deadline.  Returns -1 if the deadline leaves no time. */
-static int backoff(upstream *u, unsigned k, const upstream_response *r, uint64_t deadline)
+int up_backoff(upstream *u, unsigned k, const upstream_response *r, uint64_t deadline)
 {
     uint64_t ceil_ms = (uint64_t)u->cfg.backoff_ms << (k - 1 < 10 ? k - 1 : 10);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd = (uint32_t)now_ms();
+        rnd = (uint32_t)up_now_ms();
     uint64_t wait = ceil_ms ? rnd % (ceil_ms + 1) : 0;
     const char *ra = r ? upstream_header_get(r, "retry-after") : NULL;
     if (ra) {
@@ -307,7 +295,7 @@ static int backoff(upstream *u, unsigned k, const upstream_response *r, uint64_t
         if (end != ra && s < 3600)
             wait = (uint64_t)s * 1000;
     }
-    uint64_t now = now_ms();
+    uint64_t now = up_now_ms();
     if (now + wait >= deadline)
         return -1;
     __atomic_add_fetch(&u->retries, 1, __ATOMIC_RELAXED);
@@ -329,32 +317,32 @@ hg_err upstream_call(upstream *u, const upstream_request *req, upstream_response
 {
     char url[8192], logu[320];
     build_url(u, req->path, url, sizeof url);
-    log_url(url, logu, sizeof logu);
+    up_log_url(url, logu, sizeof logu);
     const char *auth_hdr = req->authorization;
     char gw[4096];
     if (!auth_hdr && u->token) {
         snprintf(gw, sizeof gw, "Bearer %s", u->token);
         auth_hdr = gw;
     }
-    uint64_t deadline = now_ms() + (uint64_t)u->cfg.deadline_s * 1000;
+    uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000;
     __atomic_add_fetch(&u->calls, 1, __ATOMIC_RELAXED);
     for (unsigned k = 0;; k++) {
         hg_buf_free(&resp->body);
         hg_buf_init(&resp->body, req->max_body ? req->max_body : 64u << 20);
-        clear_headers(resp);
+        up_clear_headers(resp);
         resp->error[0] = '\0';
         attempt a = {.u = u, .resp = resp, .limit = req->max_body ? req->max_body : 64u << 20};
         attempt_opts o = {.method = req->method, .url = url, .authorization = auth_hdr,
                           .content_type = req->content_type, .body = req->body, .body_len = req->body_len};
-        uint64_t now = now_ms();
+        uint64_t now = up_now_ms();
         o.timeout_ms = deadline > now ? (long)(deadline - now) : 1;
-        CURLcode cr = run_attempt(u, &o, &a);
+        CURLcode cr = up_run_attempt(u, &o, &a);
         if (a.too_big) {
             snprintf(resp->error, sizeof resp->error, "upstream answer larger than %zu bytes", (size_t)a.limit);
             __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
             return HG_ERR_UPSTREAM;
         }
-        int final = cr == CURLE_OK && !retryable_status(resp->status);
+        int final = cr == CURLE_OK && !up_retryable_status(resp->status);
         if (final) {
             HG_DEBUG("upstream %s %s -> %ld", req->method, logu, resp->status);
             return HG_OK;
@@ -362,7 +350,7 @@ hg_err upstream_call(upstream *u, const upstream_request *req, upstream_response
         if (cr == CURLE_OK)
             snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
         HG_WARN("upstream %s %s: %s (attempt %u)", req->method, logu, resp->error, k + 1);
-        if (k >= u->cfg.retries || backoff(u, k + 1, resp, deadline)) {
+        if (k >= u->cfg.retries || up_backoff(u, k + 1, resp, deadline)) {
             __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
             /* A final 429/5xx is still an HTTP answer the caller may relay. */
             return cr == CURLE_OK ? HG_OK : HG_ERR_UPSTREAM;
@@ -413,6 +401,32 @@ static hg_err locate(upstream *u, const char *hub_url, const char *auth, upstrea
     return HG_OK;
 }
 
+/* The Xet path, when the Hub's answer (in resp) advertises it.  Returns 1 when it settled the
+ * download (*rc is the result), 0 when the plain path must run: no advertisement, or a failure
+ * before any byte reached the sink for a reason other than verification. */
+static int try_xet(upstream *u, const char *hub_url, const char *authorization, uint64_t expect_size,
+                   upstream_sink_fn sink, void *arg, upstream_response *resp, hg_err *rc)
+{
+    up_xet_advert adv;
+    if (!up_xet_advertised(resp, &adv))
+        return 0;
+    int touched = 0;
+    *rc = up_xet_fetch(u, &adv, hub_url, authorization, expect_size, sink, arg, resp, &touched);
+    if (*rc == HG_OK) {
+        resp->status = 200;
+        resp->via_xet = 1;
+        resp->error[0] = '\0';
+        return 1;
+    }
+    if (*rc == HG_ERR_CORRUPT || touched)
+        return 1;
+    char logu[320];
+    up_log_url(hub_url, logu, sizeof logu);
+    HG_WARN("upstream %s: Xet download failed before any byte (%s): downloading it directly", logu, resp->error);
+    __atomic_add_fetch(&u->xet_fallbacks, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
 hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
                            uint64_t expect_size, upstream_sink_fn sink, void *arg, upstream_response *resp)
 {
@@ -425,14 +439,17 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
     }
     body_state bs = {.u = u, .sink = sink, .arg = arg};
     /* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
-    uint64_t deadline = now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
+    uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
     hg_err rc = locate(u, hub_url, authorization, resp, target, sizeof target);
     if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
         return rc; /* the caller relays the Hub's answer (404, 401...) */
+    resp->via_xet = 0;
+    if (try_xet(u, hub_url, authorization, expect_size, sink, arg, resp, &rc))
+        return rc;
     for (unsigned k = 0;; k++) {
         const char *url = *target ? target : hub_url;
-        int to_hub = same_origin(url, hub_url);
-        log_url(url, logu, sizeof logu);
+        int to_hub = up_same_origin(url, hub_url);
+        up_log_url(url, logu, sizeof logu);
         attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = &bs,
                      .limit = expect_size == UINT64_MAX ? UINT64_MAX : expect_size - bs.delivered};
         attempt_opts o = {.method = "GET", .url = url, .authorization = to_hub ? authorization : NULL};
@@ -441,9 +458,9 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
             snprintf(range, sizeof range, "%llu-", (unsigned long long)bs.delivered);
             o.range = range;
         }
-        clear_headers(resp);
+        up_clear_headers(resp);
         resp->error[0] = '\0';
-        CURLcode cr = run_attempt(u, &o, &a);
+        CURLcode cr = up_run_attempt(u, &o, &a);
         if (a.sink_failed) {
             snprintf(resp->error, sizeof resp->error, "download aborted by the receiver");
             return HG_ERR_UPSTREAM;
@@ -459,7 +476,7 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
             HG_DEBUG("upstream GET %s: %llu bytes", logu, (unsigned long long)bs.delivered);
             return HG_OK;
         }
-        if (cr == CURLE_OK && !retryable_status(resp->status) && resp->status != 200 && resp->status != 206) {
+        if (cr == CURLE_OK && !up_retryable_status(resp->status) && resp->status != 200 && resp->status != 206) {
             if (*target && (resp->status == 403 || resp->status == 404 || resp->status == 410)) {
                 /* An expired signed CDN URL: ask the Hub for a fresh one. */
                 rc = locate(u, hub_url, authorization, resp, target, sizeof target);
@@ -479,7 +496,7 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
             snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
         HG_WARN("upstream GET %s: %s (attempt %u, %llu bytes so far)", logu, resp->error, k + 1,
                 (unsigned long long)bs.delivered);
-        if (k >= u->cfg.retries + 4 || backoff(u, k + 1 > 4 ? 4 : k + 1, resp, deadline)) {
+        if (k >= u->cfg.retries + 4 || up_backoff(u, k + 1 > 4 ? 4 : k + 1, resp, deadline)) {
             __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
             return HG_ERR_UPSTREAM;
         }

@@ -9,8 +9,10 @@
  *
  * Redirects are never followed blindly: a caller that wants a file body asks for it with
  * upstream_fetch_body, which follows the Hub's 302 to its CDN *without* forwarding the client's
- * Authorization to another host.  Tokens never reach the logs: URLs are logged without their
- * query string.
+ * Authorization to another host.  When the Hub advertises Xet for the file (X-Xet-Hash and a
+ * Link rel="xet-auth"), the body comes from the Xet CAS instead, verified against the Xet file
+ * hash (upstream_xet.c), with the plain download as the fallback.  Tokens never reach the logs:
+ * URLs are logged without their query string.
  *
  * Threading: an upstream handle is shared; every call is blocking and runs on the caller's
  * thread with its own curl easy handle (the gateway calls it from its job threads, never from
@@ -54,6 +56,7 @@ typedef struct upstream_response {
     size_t nheaders;
     hg_buf body;               /* metadata calls only */
     char error[256];           /* why the call failed, for X-Error-Message */
+    int via_xet;               /* upstream_fetch_body: the body came through the Xet CAS */
 } upstream_response;
 
 void upstream_response_init(upstream_response *r);
@@ -82,7 +85,14 @@ typedef int (*upstream_sink_fn)(void *arg, const void *data, size_t len);
 
 /* Downloads the body of url_or_path (a Hub path such as /{repo}/resolve/{commit}/{file}, or an
  * absolute URL), following redirects; expect_size (or UINT64_MAX if unknown) bounds it.  The
- * client's Authorization goes to the Hub host only.  resp gets the final status and headers. */
+ * client's Authorization goes to the Hub host only.  resp gets the final status and headers.
+ *
+ * If the Hub's answer to HEAD advertises Xet, the body is reconstructed from the Xet CAS
+ * instead (resp->via_xet set, resp->status 200, the headers those of the HEAD answer): the Xet
+ * file hash of the chunks must equal X-Xet-Hash and the length expect_size, else HG_ERR_CORRUPT
+ * (final).  A Xet failure before the sink saw any byte (token refused, CAS unreachable, a
+ * malformed reconstruction...) falls back to the plain download and is logged.  Either way the
+ * sink sees every byte once, in order; verifying the content's own digest stays the caller's. */
 HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
                                          uint64_t expect_size, upstream_sink_fn sink, void *arg,
                                          upstream_response *resp);
@@ -90,7 +100,11 @@ HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, c
 /* Counters, for /metrics and tests. */
 typedef struct upstream_stats {
     unsigned long calls, retries, failures;
-    unsigned long long body_bytes;
+    unsigned long long body_bytes; /* body bytes received (for Xet: the xorb ranges as sent) */
+    unsigned long xet_bodies;      /* bodies completed through the Xet CAS */
+    unsigned long xet_terms;       /* reconstruction terms delivered */
+    unsigned long xet_fetches;     /* xorb range requests (attempts included) */
+    unsigned long xet_fallbacks;   /* Xet failures before any byte: downloaded plainly instead */
 } upstream_stats;
 void upstream_get_stats(upstream *u, upstream_stats *out);
 
