@@ -183,10 +183,14 @@ static hg_err flush_xorb(store_ingest *in)
     store_xorb_path(in->st, &x.hash, path, sizeof path);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
-    snprintf(tmp, sizeof tmp, "%s/tmp/xorb.%ld.%zu", in->st->dir, (long)getpid(), in->npx);
+    /* Unique in the process: ingest sessions run concurrently (gateway downloads finishing
+     * together), and two of them writing one temporary file would rename mixed bytes into place. */
+    static unsigned long seq;
+    snprintf(tmp, sizeof tmp, "%s/tmp/xorb.%ld.%lu", in->st->dir, (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     if ((rc = hg_mkdirs(dir)))
         return rc;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         HG_ERROR("create %s: %s", tmp, strerror(errno));
         return HG_ERR_IO;
