@@ -274,8 +274,17 @@ static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     reader_box *b = cls;
     ssize_t n = b->fn(b->arg, pos, buf, max, &b->park);
-    /* 0 only after the reader parked the connection: MHD calls again once it is resumed. */
-    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+    if (n >= 0)
+        return n; /* 0 only after the reader parked: MHD calls again once it is resumed */
+    /* With MHD_USE_TURBO, 0.9.75 marks the connection closed without shutting the socket down,
+     * and when the failing call came from the idle handler (the first call of a body, or the
+     * first call after a resume) nothing looks at the connection again until the socket has an
+     * event: the client would wait for its own timeout.  Shutting the socket down makes the
+     * peer see the end at once and raises the epoll event that lets MHD clean up. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(b->park.conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static void reader_free(void *cls)

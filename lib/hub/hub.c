@@ -538,4 +538,5 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         __atomic_add_fetch(&h->errors, 1, __ATOMIC_RELAXED);
     HG_DEBUG("%s %s %.200s -> %d", req->client, req->method, req->path, resp->status);
     hub_route_clear(&r);
+    store_release(h->st);
 }

@@ -767,6 +767,7 @@ static void run_job(hub_job *j)
     http_deferred_complete(j->d, &resp);
     http_response_clear(&resp);
     free(j);
+    store_release(h->st);
 }
 
 int hub_upstream_wants(hub *h, const hub_route *r)

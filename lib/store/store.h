@@ -58,6 +58,11 @@ const char *store_dir(const store *st);
  * the store calls it before it signals that it is done (the connection would otherwise be
  * closed at thread exit, possibly after store_close). */
 void store_thread_exit(store *st);
+/* Ends every statement the calling thread's connection left open.  A statement left on a row
+ * keeps its WAL read snapshot: the connection would go on seeing the index as it was (missing
+ * rows other threads committed since) and could not start a write.  Lookups reset what they
+ * step; callers that serve requests call this at the end of each one, as a backstop. */
+void store_release(store *st);
 /* The 32-byte secret used to sign tokens and URLs (borrowed). */
 const uint8_t *store_secret(const store *st);
 

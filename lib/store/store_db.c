@@ -169,6 +169,16 @@ store_conn *store_conn_get(store *st)
     return c;
 }
 
+void store_release(store *st)
+{
+    store_conn *c = pthread_getspecific(st->conn_key);
+    if (!c)
+        return;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(c->db, NULL); s; s = sqlite3_next_stmt(c->db, s))
+        if (sqlite3_stmt_busy(s))
+            sqlite3_reset(s);
+}
+
 void store_thread_exit(store *st)
 {
     store_conn *c = pthread_getspecific(st->conn_key);

@@ -260,6 +260,7 @@ static hg_err find_in_index(store_ingest *in, const xet_hash *h, int64_t *xorb, 
     if (r == SQLITE_ROW) {
         *xorb = sqlite3_column_int64(s, 0);
         *idx = (uint32_t)sqlite3_column_int64(s, 1);
+        sqlite3_reset(s);
         return HG_OK;
     }
     return r == SQLITE_DONE ? HG_ERR_NOTFOUND : store_sql_err(in->c, r, "chunk lookup");

@@ -54,6 +54,7 @@ hg_err store_repo_find(store *st, store_repo_type type, const char *name, store_
     snprintf(out->name, sizeof out->name, "%s", name);
     out->private_ = sqlite3_column_int(s, 1);
     out->created_at = sqlite3_column_int64(s, 2);
+    sqlite3_reset(s);
     return HG_OK;
 }
 
@@ -83,6 +84,7 @@ hg_err store_commit_get(store *st, int64_t repo_id, const git_oid *oid, store_co
     out->time = sqlite3_column_int64(s, 2);
     snprintf(out->author, sizeof out->author, "%s", (const char *)sqlite3_column_text(s, 3));
     out->message = strdup((const char *)sqlite3_column_text(s, 4));
+    sqlite3_reset(s);
     return out->message ? HG_OK : HG_ERR_NOMEM;
 }
 
@@ -96,6 +98,7 @@ static hg_err ref_get(store_conn *c, int64_t repo_id, const char *name, git_oid 
     hg_err rc = row_or_notfound(c, sqlite3_step(s), "ref lookup");
     if (!rc)
         copy_blob(out->b, s, 0, 20);
+    sqlite3_reset(s);
     return rc;
 }
 
@@ -146,9 +149,9 @@ hg_err store_resolve_rev(store *st, int64_t repo_id, const char *rev, git_oid *o
     if ((rc = row_or_notfound(c, sqlite3_step(s), "commit prefix")))
         return rc;
     copy_blob(out->b, s, 0, 20);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        return HG_ERR_NOTFOUND; /* ambiguous prefix */
-    return HG_OK;
+    int more = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    return more ? HG_ERR_NOTFOUND /* ambiguous prefix */ : HG_OK;
 }
 
 hg_err store_refs_list(store *st, int64_t repo_id, store_ref_cb cb, void *arg)
@@ -215,6 +218,7 @@ static hg_err fill_entry(store_conn *c, sqlite3_stmt *s, int col, store_entry *e
     copy_blob(e->content.sha256, q, 1, 32);
     copy_blob(e->content.blob.b, q, 2, 20);
     copy_blob(e->content.xet.b, q, 3, 32);
+    sqlite3_reset(q);
     if (e->is_lfs) {
         char ptr[GIT_LFS_POINTER_MAX + 1];
         size_t plen;
@@ -225,7 +229,7 @@ static hg_err fill_entry(store_conn *c, sqlite3_stmt *s, int col, store_entry *e
     return HG_OK;
 }
 
-/* Looks up one name in a tree.  The statement stays valid until the next use of TREE_ENTRY. */
+/* Looks up one name in a tree. */
 static hg_err tree_child(store_conn *c, const git_oid *tree, const char *name, size_t n,
                          store_entry *e)
 {
@@ -235,7 +239,10 @@ static hg_err tree_child(store_conn *c, const git_oid *tree, const char *name, s
     sqlite3_bind_blob(s, 1, tree->b, 20, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, name, (int)n, SQLITE_STATIC);
     hg_err rc = row_or_notfound(c, sqlite3_step(s), "tree entry");
-    return rc ? rc : fill_entry(c, s, 0, e);
+    if (!rc)
+        rc = fill_entry(c, s, 0, e);
+    sqlite3_reset(s);
+    return rc;
 }
 
 hg_err store_path_lookup(store *st, const git_oid *root_tree, const char *path, store_entry *out,
@@ -359,6 +366,7 @@ static hg_err load_children(store_conn *c, const git_oid *tree, child **out, siz
             copy_blob(ch->e.content.sha256, q, 1, 32);
             copy_blob(ch->e.content.blob.b, q, 2, 20);
             copy_blob(ch->e.content.xet.b, q, 3, 32);
+            sqlite3_reset(q);
             if (ch->e.is_lfs) {
                 char ptr[GIT_LFS_POINTER_MAX + 1];
                 size_t plen;
@@ -516,6 +524,7 @@ hg_err store_content_by_xet(store *st, const xet_hash *h, store_content *out)
     copy_blob(out->sha256, s, 2, 32);
     copy_blob(out->blob.b, s, 3, 20);
     out->xet = *h;
+    sqlite3_reset(s);
     return HG_OK;
 }
 
@@ -574,6 +583,7 @@ hg_err store_xorb_locate(store *st, const xet_hash *h, char *path, size_t cap, u
         return rc;
     if (size)
         *size = (uint64_t)sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
     store_xorb_path(st, h, path, cap);
     return HG_OK;
 }

@@ -1,0 +1,844 @@
+"""Pull-through gateway against a fake huggingface.co (fakehub.py): Hub API, signed LFS CDN,
+Xet CAS, gated and private repos, and upstream faults.
+
+Every request is made with http.client the way huggingface_hub makes it: the metadata HEAD sends
+Accept-Encoding: identity and follows relative redirects only; downloads are plain GETs, resumed
+with Range: bytes=N-.  Each assertion compares the gateway with the fake's own answer or with the
+source bytes, and the fake's counters (per host, per route, body bytes, faults) show what the
+gateway asked upstream.
+
+One fake for the module (its faults are cleared and its counters reset before every test); a
+shared warm gateway for the read-only cases, a fresh (cold) gateway wherever a test counts
+upstream traffic or injects faults.  Run:
+    cd tests/py && HUBGATE=../../build/hubgate python3 -m unittest -v test_gateway_fake
+"""
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import threading
+import time
+import unittest
+import urllib.parse
+
+import fakehub
+import harness
+import test_protocol
+
+LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')
+MiB = 1 << 20
+
+PLAIN = "org/plain"        # LFS through the signed CDN (xet=False)
+XET = "org/xet"            # LFS through the Xet CAS
+DATASET = "org/ds"
+GATED = "org/gated"        # gated, granted to hf_good (xet)
+PRIVATE = "org/private"    # private, granted to hf_good (CDN)
+GOOD, BAD = "hf_good", "hf_bad"
+
+HUB = None                 # the FakeHub
+FILES = {}                 # repo -> {path: bytes} at main
+COMMITS = {}               # repo -> [commit ids, oldest first]
+TMP = None
+_seq = [0]
+
+
+def det(seed, n):
+    return random.Random(seed).randbytes(n)
+
+
+def setUpModule():
+    global HUB, TMP
+    # The gateway would take $HF_TOKEN as its own upstream token: the tests need it anonymous.
+    os.environ.pop("HF_TOKEN", None)
+    TMP = harness.tempdir("hubgate-gwfake-")
+    HUB = fakehub.FakeHub(hubgate=harness.HUBGATE, page_size=2)
+    plain = {
+        "config.json": b'{"hidden_size": 64, "rev": 1}\n',
+        "README.md": b"# plain\n",
+        "sub/notes.txt": b"hello from the fake hub\n",
+        "sub/deep/leaf.txt": b"a leaf\n" * 100,
+        "model.safetensors": det(11, 3 * MiB + 123),
+        "w/pytorch_model.bin": det(12, 2 * MiB + 7),
+        "big.bin": det(13, 4 * MiB),
+    }
+    COMMITS[PLAIN] = [HUB.add_repo(PLAIN, plain, xet=False, message="initial commit")]
+    COMMITS[PLAIN].append(HUB.add_commit(PLAIN, {"config.json": b'{"hidden_size": 64, "rev": 2}\n'},
+                                         message="second: edit config"))
+    COMMITS[PLAIN].append(HUB.add_commit(PLAIN, {"added.txt": b"added in the third commit\n"},
+                                         message="third: add a file"))
+    plain["config.json"] = b'{"hidden_size": 64, "rev": 2}\n'
+    plain["added.txt"] = b"added in the third commit\n"
+    FILES[PLAIN] = plain
+    FILES[XET] = {
+        "config.json": b'{"hidden_size": 32}\n',
+        "sub/a.txt": b"xet repo text\n",
+        "model.safetensors": det(21, 3 * MiB + 321),
+        "w/pytorch_model.bin": det(22, 2 * MiB + 11),
+    }
+    COMMITS[XET] = [HUB.add_repo(XET, FILES[XET], xet=True)]
+    FILES[DATASET] = {"README.md": b"# dataset\n", "data/train.parquet": det(31, 300_000)}
+    COMMITS[DATASET] = [HUB.add_repo(DATASET, FILES[DATASET], type="dataset", xet=True)]
+    FILES[GATED] = {"config.json": b'{"gated": true}\n', "secret.txt": b"gated secret text\n",
+                    "weights.safetensors": det(41, MiB + 5)}
+    COMMITS[GATED] = [HUB.add_repo(GATED, FILES[GATED], gated=True, xet=True)]
+    HUB.grant(GATED, GOOD)
+    FILES[PRIVATE] = {"secret.txt": b"private secret text\n", "w.bin": det(51, 512 * 1024)}
+    COMMITS[PRIVATE] = [HUB.add_repo(PRIVATE, FILES[PRIVATE], private=True, xet=False)]
+    HUB.grant(PRIVATE, GOOD)
+
+
+def tearDownModule():
+    if HUB:
+        HUB.close()
+    if TMP and not os.environ.get("HUBGATE_TEST_DEBUG"):
+        harness.rmtree(TMP)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP helpers
+# ---------------------------------------------------------------------------------------------
+
+class Resp:
+    def __init__(self, status, headers, body, complete=True):
+        self.status, self.headers, self.body, self.complete = status, headers, body, complete
+
+    def h(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<%s %s %r%s>" % (self.status, self.h("X-Error-Code") or "", self.body[:120],
+                                 "" if self.complete else " (cut short)")
+
+
+def request(port, method, path, headers=None, body=None, timeout=60):
+    """One request on a fresh connection.  A body cut short before Content-Length gives
+    complete=False (what a client sees when the gateway aborts a bad download); a connection
+    dropped before any answer gives status 0."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        hs = {k.lower(): v for k, v in r.getheaders()}
+        try:
+            return Resp(r.status, hs, r.read())
+        except (http.client.IncompleteRead, ConnectionError, socket.timeout) as e:
+            return Resp(r.status, hs, getattr(e, "partial", b""), False)
+    except (ConnectionError, http.client.HTTPException, socket.timeout):
+        return Resp(0, {}, b"", False)
+    finally:
+        c.close()
+
+
+def port_of(base):
+    return urllib.parse.urlsplit(base).port
+
+
+def auth(token):
+    return {"Authorization": "Bearer " + token} if token else {}
+
+
+def py_head(port, path, token=None):
+    """huggingface_hub's get_hf_file_metadata: HEAD with Accept-Encoding: identity, following
+    relative redirects only (keeping the original query); an absolute redirect is final."""
+    url = path
+    for _ in range(10):
+        r = request(port, "HEAD", url, {"Accept-Encoding": "identity", **auth(token)})
+        loc = r.h("Location")
+        if r.status in (301, 302, 303, 307, 308) and loc and loc.startswith("/"):
+            q = urllib.parse.urlsplit(url).query
+            url = urllib.parse.urlsplit(loc).path + ("?" + q if q else "")
+            continue
+        return r
+    raise AssertionError("HEAD redirect loop at %s" % path)
+
+
+def without_xet(v):
+    """A fake listing as the gateway relays it: no xetHash."""
+    for e in v if isinstance(v, list) else v.get("siblings", []):
+        e.pop("xetHash", None)
+    return v
+
+
+def upstream_requests():
+    c = HUB.counters
+    return c["hub_requests"] + c["cdn_requests"] + c["cas_requests"] + c["fault_down"]
+
+
+def resolve_path(repo, path, rev="main", rtype="model"):
+    prefix = "" if rtype == "model" else rtype + "s/"
+    return "/%s%s/resolve/%s/%s" % (prefix, repo, urllib.parse.quote(rev, safe=""),
+                                    urllib.parse.quote(path))
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+class GatewayCase(unittest.TestCase):
+    """A test with the module's fake; self.gw is a fresh gateway unless the class shares one."""
+
+    shared = False
+    gw_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cls_gw = cls.start_gateway(*cls.gw_args) if cls.shared else None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.cls_gw:
+            cls.stop_gateway(cls.cls_gw)
+
+    @staticmethod
+    def start_gateway(*extra):
+        _seq[0] += 1
+        if os.environ.get("HUBGATE_TEST_DEBUG"):
+            extra = ("--log-level", "debug", *extra)
+        return harness.Server(os.path.join(TMP, "gw%d" % _seq[0]), "--upstream", HUB.url,
+                              *extra).__enter__()
+
+    @staticmethod
+    def stop_gateway(gw):
+        keep = os.environ.get("HUBGATE_TEST_DEBUG")
+        if keep:
+            import shutil
+            shutil.copy(gw.log.name, os.path.join(keep, os.path.basename(gw.data) + ".log"))
+        gw.__exit__(None, None, None)
+
+    def setUp(self):
+        HUB.faults.clear()
+        HUB.reset_counters()
+        self.gw = self.cls_gw or self.start_gateway(*self.gw_args)
+
+    def tearDown(self):
+        HUB.faults.clear()
+        if not self.cls_gw:
+            self.stop_gateway(self.gw)
+
+    # requests to the gateway / to the fake itself
+    def g(self, method, path, headers=None, body=None, timeout=60):
+        return request(self.gw.port, method, path, headers, body, timeout)
+
+    def f(self, method, path, headers=None, body=None):
+        return request(port_of(HUB.url), method, path, headers, body)
+
+    def get_ok(self, repo, path, token=None, rtype="model", rev="main", what=None):
+        """A Python-like download: metadata HEAD, then a GET of the resolve URL; asserts the
+        bytes equal the source."""
+        data = FILES[repo][path] if rev == "main" else HUB.file(repo, path, rev, rtype).data
+        what = what or "%s %s" % (repo, path)
+        h = py_head(self.gw.port, resolve_path(repo, path, rev, rtype), token)
+        self.assertEqual(h.status, 200, "%s: HEAD %r" % (what, h))
+        r = self.g("GET", resolve_path(repo, path, rev, rtype), auth(token))
+        self.assertEqual(r.status, 200, "%s: GET %r" % (what, r))
+        self.assertTrue(r.complete, "%s: body cut short at %d of %s" % (what, len(r.body), r.h("Content-Length")))
+        self.assertEqual(len(r.body), len(data), what)
+        self.assertEqual(sha(r.body), sha(data), "%s: bytes differ" % what)
+        return r
+
+    def wait_xet(self, repo, path, token=None, rtype="model", timeout=20):
+        """HEAD until the gateway advertises its own Xet for the stored file."""
+        deadline = time.monotonic() + timeout
+        while True:
+            h = py_head(self.gw.port, resolve_path(repo, path, rtype=rtype), token)
+            if h.h("X-Xet-Hash") or time.monotonic() > deadline:
+                return h
+            time.sleep(0.05)
+
+    def xet_read(self, head, token=None):
+        """hf_xet from the gateway: xet-auth token, v2 reconstruction, signed xorb ranges,
+        decoded chunk records -> the file's bytes."""
+        xh = head.h("X-Xet-Hash")
+        self.assertRegex(xh or "", "^[0-9a-f]{64}$", "no X-Xet-Hash: %r" % head.headers)
+        links = {rel: url for url, rel in LINK_RE.findall(head.h("Link") or "")}
+        self.assertIn("xet-auth", links, head.h("Link"))
+        tok_url = urllib.parse.urlsplit(links["xet-auth"])
+        self.assertEqual("%s://%s" % (tok_url.scheme, tok_url.netloc), self.gw.base,
+                         "xet-auth must point at the gateway")
+        tok = self.g("GET", tok_url.path, auth(token))
+        self.assertEqual(tok.status, 200, "xet token: %r" % tok)
+        tok = tok.json()
+        self.assertEqual(tok["casUrl"], self.gw.base, "the gateway's own CAS")
+        rec = self.g("GET", "/v2/reconstructions/" + xh, {"Authorization": "Bearer " + tok["accessToken"]})
+        self.assertEqual(rec.status, 200, "reconstruction: %r (token %r, from %s)" % (rec, tok, tok_url.path))
+        rec = rec.json()
+        chunks = {}
+        for xorb, entries in rec["xorbs"].items():
+            for e in entries:
+                u = urllib.parse.urlsplit(e["url"])
+                self.assertEqual("%s://%s" % (u.scheme, u.netloc), self.gw.base, e["url"])
+                for gr in e["ranges"]:
+                    r = self.g("GET", u.path + "?" + u.query,
+                               {"Range": "bytes=%d-%d" % (gr["bytes"]["start"], gr["bytes"]["end"])})
+                    self.assertEqual(r.status, 206, "xorb range: %r" % r)
+                    n = gr["chunks"]["end"] - gr["chunks"]["start"]
+                    for k, raw in enumerate(test_protocol.decode_chunk_records(r.body, n)):
+                        chunks[(xorb, gr["chunks"]["start"] + k)] = raw
+        out = bytearray()
+        for t in rec["terms"]:
+            out += b"".join(chunks[(t["hash"], i)] for i in range(t["range"]["start"], t["range"]["end"]))
+        return bytes(out[rec.get("offset_into_first_range", 0):])
+
+
+# ---------------------------------------------------------------------------------------------
+# Listings
+# ---------------------------------------------------------------------------------------------
+
+class TestListings(GatewayCase):
+    shared = True
+
+    def same(self, method, path, headers=None, body=None):
+        g = self.g(method, path, headers, body)
+        f = self.f(method, path, headers, body)
+        self.assertEqual(f.status, 200, "the fake itself: %r" % f)
+        self.assertEqual(g.status, 200, "%s %s: %r" % (method, path, g))
+        self.assertNotIn(b"xetHash", g.body, "xetHash must be stripped from relayed listings")
+        self.assertEqual(g.json(), without_xet(f.json()), "%s %s" % (method, path))
+        return g, f
+
+    def test_info_revision_commit_and_commits(self):
+        for repo, t in ((PLAIN, "models"), (XET, "models"), (DATASET, "datasets")):
+            c = COMMITS[repo][-1]
+            for p in ("/api/%s/%s" % (t, repo), "/api/%s/%s?blobs=true" % (t, repo),
+                      "/api/%s/%s/revision/main" % (t, repo), "/api/%s/%s/revision/%s" % (t, repo, c),
+                      "/api/%s/%s/revision/%s?blobs=true" % (t, repo, c)):
+                with self.subTest(path=p):
+                    g, _ = self.same("GET", p)
+                    self.assertEqual(g.json()["sha"], c)
+        # an older commit of the branch
+        g, _ = self.same("GET", "/api/models/%s/revision/%s" % (PLAIN, COMMITS[PLAIN][0]))
+        self.assertEqual(g.json()["sha"], COMMITS[PLAIN][0])
+        # commits: 3 on main, paginated by 2 like the fake
+        g, f = self.same("GET", "/api/models/%s/commits/main" % PLAIN)
+        self.assertEqual(g.h("X-Total-Count"), "3")
+        self.assertEqual([c["id"] for c in g.json()], COMMITS[PLAIN][::-1][:2])
+        self.check_next_link(g, f)
+
+    def check_next_link(self, g, f):
+        """-> the gateway path of the next page (asserting it names the gateway), or None."""
+        fl = dict((rel, u) for u, rel in LINK_RE.findall(f.h("Link") or ""))
+        gl = dict((rel, u) for u, rel in LINK_RE.findall(g.h("Link") or ""))
+        self.assertEqual("next" in gl, "next" in fl, "Link next: gateway %r, fake %r" % (g.h("Link"), f.h("Link")))
+        if "next" not in gl:
+            return None, None
+        self.assertNotIn(HUB.url, g.h("Link"), "the upstream's address leaked in Link")
+        gu, fu = urllib.parse.urlsplit(gl["next"]), urllib.parse.urlsplit(fl["next"])
+        self.assertEqual("%s://%s" % (gu.scheme, gu.netloc), self.gw.base, "Link next must point at the gateway")
+        self.assertEqual(gu.path, fu.path)
+        return gu.path + "?" + gu.query, fu.path + "?" + fu.query
+
+    def walk(self, first):
+        """Follows Link next on the gateway and on the fake in step; -> all entries."""
+        gp, fp, out, pages = first, first, [], 0
+        while gp:
+            g, f = self.same("GET", gp) if gp == fp else (self.g("GET", gp), self.f("GET", fp))
+            self.assertEqual(g.status, 200, "%s: %r" % (gp, g))
+            self.assertEqual(g.json(), without_xet(f.json()), gp)
+            self.assertNotIn(b"xetHash", g.body)
+            out += g.json()
+            pages += 1
+            gp, fp = self.check_next_link(g, f)
+        return out, pages
+
+    def test_tree_recursive_paginated(self):
+        for repo, t in ((PLAIN, "models"), (XET, "models"), (DATASET, "datasets")):
+            for q in ("?recursive=true", "?recursive=true&expand=true", ""):
+                for rev in ("main", COMMITS[repo][-1]):
+                    with self.subTest(repo=repo, q=q, rev=rev):
+                        entries, pages = self.walk("/api/%s/%s/tree/%s%s" % (t, repo, rev, q))
+                        files = {e["path"] for e in entries if e["type"] == "file"}
+                        if q.startswith("?recursive"):
+                            self.assertEqual(files, set(FILES[repo]))
+                            self.assertEqual(pages, (len(entries) + 1) // 2, "page_size=2")
+                            for e in entries:
+                                if e["type"] == "file":
+                                    f = HUB.file(repo, e["path"], type=t[:-1])
+                                    self.assertEqual(e["oid"], f.oid)
+                                    if f.lfs:
+                                        self.assertEqual(e["lfs"]["oid"], f.sha256)
+        entries, _ = self.walk("/api/models/%s/tree/main/sub?recursive=true" % PLAIN)
+        self.assertEqual({e["path"] for e in entries}, {"sub/notes.txt", "sub/deep", "sub/deep/leaf.txt"})
+
+    def test_paths_info_form_and_json(self):
+        for repo in (PLAIN, XET):
+            for rev in ("main", COMMITS[repo][-1]):
+                with self.subTest(repo=repo, rev=rev, form="urlencoded"):
+                    g, _ = self.same("POST", "/api/models/%s/paths-info/%s" % (repo, rev),
+                                     {"Content-Type": "application/x-www-form-urlencoded"},
+                                     "paths=config.json&paths=sub&paths=model.safetensors&paths=nope&expand=true")
+                    self.assertEqual({e["path"] for e in g.json()}, {"config.json", "sub", "model.safetensors"})
+                with self.subTest(repo=repo, rev=rev, form="json"):
+                    g, _ = self.same("POST", "/api/models/%s/paths-info/%s" % (repo, rev),
+                                     {"Content-Type": "application/json"},
+                                     json.dumps({"paths": ["w/pytorch_model.bin", "config.json"], "expand": True}))
+                    self.assertEqual(len(g.json()), 2)
+
+    def test_metadata_errors_relayed(self):
+        cases = [("/api/models/org/nope", None, 401, "RepoNotFound"),
+                 ("/api/models/org/nope", "hf_x", 404, "RepoNotFound"),
+                 ("/api/models/%s/revision/nope" % PLAIN, None, 404, "RevisionNotFound"),
+                 ("/api/models/%s/tree/main/nope" % PLAIN, None, 404, "EntryNotFound")]
+        for p, tok, status, code in cases:
+            with self.subTest(path=p, token=tok):
+                g, f = self.g("GET", p, auth(tok)), self.f("GET", p, auth(tok))
+                self.assertEqual(f.status, status)
+                self.assertEqual((g.status, g.h("X-Error-Code")), (status, code), repr(g))
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolve: HEAD metadata, downloads, errors, ranges
+# ---------------------------------------------------------------------------------------------
+
+class TestResolve(GatewayCase):
+    shared = True
+
+    def test_regular_files(self):
+        for repo in (PLAIN, XET):
+            for p, data in FILES[repo].items():
+                if not HUB.file(repo, p).lfs:
+                    with self.subTest(repo=repo, path=p):
+                        self.get_ok(repo, p)
+        self.assertGreater(HUB.counters["get_resolve"], 0)
+
+    def test_lfs_via_cdn_never_gets_the_hub_token(self):
+        for p in ("model.safetensors", "w/pytorch_model.bin"):
+            with self.subTest(path=p):
+                self.get_ok(PLAIN, p, token="hf_user_secret_token")
+        self.assertGreater(HUB.counters["cdn_get"], 0, "the non-xet LFS bodies come from the CDN")
+        self.assertEqual(HUB.counters["cdn_auth_seen"], 0, "the Hub token was sent to the CDN")
+        self.assertEqual(HUB.counters["xorb_get"], 0)
+        for e in HUB.requests:
+            if e.host == "cdn":
+                self.assertNotIn("authorization", e.headers)
+
+    def test_lfs_via_xet_cas(self):
+        before = self.gw.metrics()
+        for p in ("model.safetensors", "w/pytorch_model.bin"):
+            with self.subTest(path=p):
+                self.get_ok(XET, p, token="hf_user")
+        c = HUB.counters
+        self.assertGreater(c["recon_v2"], 0, "a xet repo's LFS bodies come through the CAS: %r" % dict(c))
+        self.assertGreater(c["xorb_get"], 0, dict(c))
+        self.assertEqual(c["cdn_get"], 0, "the CDN was used for a xet file")
+        self.assertEqual(c["xorb_auth_seen"], 0, "a token was sent with the signed xorb URLs")
+        after = self.gw.metrics()
+        self.assertGreater(after.get("hubgate_upstream_xet_bodies_total", 0),
+                           before.get("hubgate_upstream_xet_bodies_total", 0))
+        # a dataset's xet file
+        self.get_ok(DATASET, "data/train.parquet", rtype="dataset")
+
+    def test_head_headers(self):
+        for repo in (PLAIN, XET):
+            commit = COMMITS[repo][-1]
+            for rev in ("main", commit):
+                for p in FILES[repo]:
+                    f = HUB.file(repo, p)
+                    with self.subTest(repo=repo, path=p, rev=rev):
+                        h = py_head(self.gw.port, resolve_path(repo, p, rev))
+                        self.assertEqual(h.status, 200, repr(h))
+                        self.assertEqual(h.h("X-Repo-Commit"), commit)
+                        self.assertEqual(h.h("Content-Length"), str(f.size))
+                        self.assertIn(h.h("Content-Encoding") or "identity", ("identity",))
+                        if f.lfs:
+                            self.assertEqual(h.h("ETag"), '"%s"' % f.sha256)
+                            self.assertEqual(h.h("X-Linked-Etag"), '"%s"' % f.sha256)
+                            self.assertEqual(h.h("X-Linked-Size"), str(f.size))
+                        else:
+                            self.assertEqual(h.h("ETag"), '"%s"' % fakehub.git_blob_oid(f.data))
+        # an older commit: the file as it was
+        h = py_head(self.gw.port, resolve_path(PLAIN, "config.json", COMMITS[PLAIN][0]))
+        self.assertEqual(h.h("X-Repo-Commit"), COMMITS[PLAIN][0])
+        self.assertEqual(h.h("ETag"), '"%s"' % HUB.file(PLAIN, "config.json", COMMITS[PLAIN][0]).blob_oid)
+        r = self.g("GET", resolve_path(PLAIN, "config.json", COMMITS[PLAIN][0]))
+        self.assertEqual(r.body, b'{"hidden_size": 64, "rev": 1}\n')
+
+    def test_errors(self):
+        commit = COMMITS[PLAIN][-1]
+        for method in ("HEAD", "GET"):
+            with self.subTest(method=method, case="EntryNotFound"):
+                r = self.g(method, resolve_path(PLAIN, "no/such/file.bin"), {"Accept-Encoding": "identity"})
+                self.assertEqual((r.status, r.h("X-Error-Code")), (404, "EntryNotFound"), repr(r))
+                self.assertEqual(r.h("X-Repo-Commit"), commit)
+            with self.subTest(method=method, case="RevisionNotFound"):
+                r = self.g(method, resolve_path(PLAIN, "config.json", "no-such-branch"))
+                self.assertEqual((r.status, r.h("X-Error-Code")), (404, "RevisionNotFound"), repr(r))
+            for tok, status in ((None, 401), ("hf_someone", 404)):
+                with self.subTest(method=method, case="RepoNotFound", token=tok):
+                    r = self.g(method, resolve_path("org/missing", "config.json"), auth(tok))
+                    self.assertEqual((r.status, r.h("X-Error-Code")), (status, "RepoNotFound"), repr(r))
+                    self.assertTrue(r.h("X-Error-Message"))
+
+    def test_range_resume_cached_and_uncached(self):
+        # uncached: a cold file, resumed at N as Python does after a cut
+        for repo, p, n in ((PLAIN, "big.bin", 1234567), (XET, "w/pytorch_model.bin", 999_999),
+                           (PLAIN, "sub/deep/leaf.txt", 100)):
+            data = FILES[repo][p]
+            for state in ("uncached", "cached"):
+                with self.subTest(repo=repo, path=p, state=state):
+                    r = self.g("GET", resolve_path(repo, p), {"Range": "bytes=%d-" % n})
+                    self.assertEqual(r.status, 206, repr(r))
+                    self.assertTrue(r.complete)
+                    self.assertEqual(r.h("Content-Range"), "bytes %d-%d/%d" % (n, len(data) - 1, len(data)))
+                    self.assertEqual(r.h("Content-Length"), str(len(data) - n))
+                    self.assertEqual(sha(r.body), sha(data[n:]))
+                    if state == "uncached":
+                        self.wait_xet(repo, p) if HUB.file(repo, p).lfs else None
+            # JS probe and a closed range on the cached copy
+            r = self.g("GET", resolve_path(repo, p), {"Range": "bytes=0-0"})
+            self.assertEqual((r.status, r.h("Content-Range"), r.body), (206, "bytes 0-0/%d" % len(data), data[:1]))
+            r = self.g("GET", resolve_path(repo, p), {"Range": "bytes=10-19"})
+            self.assertEqual((r.status, r.body), (206, data[10:20]))
+
+
+class TestXetFromTheGateway(GatewayCase):
+    def test_warm_files_served_from_the_gateways_cas_without_upstream(self):
+        for repo, files, tok in ((PLAIN, ("model.safetensors", "w/pytorch_model.bin"), None),
+                                 (XET, ("model.safetensors", "w/pytorch_model.bin"), None),
+                                 (XET, ("model.safetensors", "w/pytorch_model.bin"), "hf_user")):
+            for k, p in enumerate(files):
+                with self.subTest(repo=repo, path=p, token=tok):
+                    data = FILES[repo][p]
+                    self.get_ok(repo, p, tok)
+                    h = self.wait_xet(repo, p, tok)
+                    self.assertTrue(h.h("X-Xet-Hash"), "a stored LFS file is offered through Xet")
+                    f = HUB.file(repo, p)
+                    if f.xet_hash:
+                        self.assertEqual(h.h("X-Xet-Hash"), f.xet_hash, "same content, same Xet file hash")
+                    HUB.reset_counters()
+                    got = self.xet_read(h, tok)
+                    self.assertEqual(sha(got), sha(data))
+                    c = HUB.counters
+                    self.assertEqual(c["cdn_requests"] + c["cas_requests"], 0,
+                                     "the Xet read of a stored file fetched content upstream: %r" % dict(c))
+                    # The token route may confirm access upstream once per repo and token (a
+                    # metadata call); after that the whole Xet read is local.
+                    allowed = 1 if k == 0 else 0
+                    self.assertLessEqual(c["hub_requests"], allowed,
+                                         "the Xet read went upstream: %r" % dict(c))
+                    self.assertEqual(c["get_resolve"] + c["head_resolve"], 0, dict(c))
+
+
+# ---------------------------------------------------------------------------------------------
+# Single flight and streaming
+# ---------------------------------------------------------------------------------------------
+
+class TestSingleFlight(GatewayCase):
+    def cold_clients(self, repo, p, counter, n=16):
+        data = FILES[repo][p]
+        path = resolve_path(repo, p)
+        with concurrent.futures.ThreadPoolExecutor(n) as ex:
+            results = list(ex.map(lambda _: self.g("GET", path, {"Authorization": "Bearer hf_c"}), range(n)))
+        for i, r in enumerate(results):
+            self.assertEqual(r.status, 200, "client %d: %r" % (i, r))
+            self.assertTrue(r.complete, "client %d cut short" % i)
+            self.assertEqual(sha(r.body), sha(data), "client %d: bytes differ" % i)
+        ratio = HUB.counters[counter] / len(data)
+        print("\n  %d cold clients on %s: upstream %s / file bytes = %.4f" % (n, p, counter, ratio), end="")
+        self.assertLessEqual(ratio, 1.02, dict(HUB.counters))
+        self.assertGreaterEqual(ratio, 0.99)
+        body_bytes = self.gw.metrics()["hubgate_upstream_body_bytes_total"]
+        before = HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"] + HUB.counters["resolve_bytes"]
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            warm = list(ex.map(lambda _: self.g("GET", path), range(4)))
+        for r in warm:
+            self.assertEqual(sha(r.body), sha(data))
+        after = HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"] + HUB.counters["resolve_bytes"]
+        self.assertEqual(after, before, "a warm pass fetched body bytes upstream")
+        self.assertEqual(self.gw.metrics()["hubgate_upstream_body_bytes_total"], body_bytes)
+
+    def test_16_cold_clients_cdn(self):
+        self.cold_clients(PLAIN, "big.bin", "cdn_bytes")
+        self.assertEqual(HUB.counters["cdn_get"], 1)
+
+    def test_16_cold_clients_xet(self):
+        self.cold_clients(XET, "model.safetensors", "xorb_bytes")
+        self.assertEqual(HUB.counters["recon_v2"], 1, dict(HUB.counters))
+
+
+class TestStreaming(GatewayCase):
+    def test_first_bytes_long_before_the_end_and_a_late_joiner(self):
+        data = FILES[PLAIN]["big.bin"]
+        path = resolve_path(PLAIN, "big.bin")
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.slow_bps = len(data) / 2.5           # about 2.5 s upstream
+        late = {}
+
+        def joiner():
+            t0 = time.monotonic()
+            r = self.g("GET", path)
+            late.update(resp=r, t=time.monotonic() - t0)
+
+        t0 = time.monotonic()
+        c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
+        c.request("GET", path)
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        first = r.read(1)
+        ttfb = time.monotonic() - t0
+        th = None
+        body = bytearray(first)
+        while True:
+            piece = r.read1(65536) if hasattr(r, "read1") else r.read(65536)
+            if not piece:
+                break
+            body += piece
+            if th is None and len(body) > len(data) // 3:
+                th = threading.Thread(target=joiner)
+                th.start()
+        total = time.monotonic() - t0
+        c.close()
+        th.join(60)
+        print("\n  cold GET: first byte after %.3f s, whole %d bytes after %.3f s; late joiner %.3f s"
+              % (ttfb, len(data), total, late.get("t", -1)), end="")
+        self.assertEqual(sha(bytes(body)), sha(data))
+        self.assertGreater(total, 1.5, "the slow upstream was not slow")
+        self.assertLess(ttfb, 0.4 * total, "the gateway buffered the download before the first byte")
+        lr = late["resp"]
+        self.assertEqual((lr.status, lr.complete), (200, True))
+        self.assertEqual(sha(lr.body), sha(data), "the late joiner's bytes")
+        self.assertEqual(HUB.counters["cdn_get"], 1, "the late joiner started a second download")
+        self.assertLessEqual(HUB.counters["cdn_bytes"], len(data) * 1.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+# ---------------------------------------------------------------------------------------------
+
+class TestFaults(GatewayCase):
+    def test_reset_healed_with_range(self):
+        for repo, p, host, mode in ((PLAIN, "big.bin", "cdn", "close"),
+                                    (PLAIN, "model.safetensors", "cdn", "rst"),
+                                    (PLAIN, "sub/deep/leaf.txt", "hub", "close"),
+                                    (XET, "model.safetensors", "cas", "close")):
+            with self.subTest(repo=repo, path=p, host=host, mode=mode):
+                HUB.reset_counters()
+                HUB.faults.hosts = {host}
+                HUB.faults.reset_mode = mode
+                HUB.faults.reset_after = 300 if host == "hub" else 200_000
+                r = self.g("GET", resolve_path(repo, p))
+                self.assertEqual(HUB.counters["fault_reset"], 1, "the fault did not fire")
+                self.assertEqual((r.status, r.complete), (200, True), repr(r))
+                self.assertEqual(sha(r.body), sha(FILES[repo][p]))
+                if host == "cdn":
+                    ranged = [e for e in HUB.requests if e.host == "cdn" and e.method == "GET"
+                              and re.fullmatch(r"bytes=[1-9]\d*-\d*", e.headers.get("range", ""))]
+                    self.assertTrue(ranged, "the gateway did not resume with Range: %r"
+                                    % [(e.path[:40], e.headers.get("range")) for e in HUB.requests if e.host == "cdn"])
+
+    def test_429_retry_after(self):
+        for repo, p, host in ((PLAIN, "w/pytorch_model.bin", "cdn"), (PLAIN, "README.md", "hub"),
+                              (XET, "w/pytorch_model.bin", "cas")):
+            with self.subTest(host=host, path=p):
+                HUB.reset_counters()
+                HUB.faults.hosts = {host}
+                HUB.faults.retry_after = 1
+                HUB.faults.status_429 = 1
+                t0 = time.monotonic()
+                r = self.g("GET", resolve_path(repo, p))
+                took = time.monotonic() - t0
+                self.assertEqual(HUB.counters["fault_429"], 1)
+                self.assertEqual((r.status, r.complete), (200, True), repr(r))
+                self.assertEqual(sha(r.body), sha(FILES[repo][p]))
+                self.assertLess(took, 15)
+
+    def test_corruption_never_delivered(self):
+        for repo, p, host in ((PLAIN, "w/pytorch_model.bin", "cdn"), (PLAIN, "sub/deep/leaf.txt", "hub"),
+                              (XET, "w/pytorch_model.bin", "cas")):
+            data = FILES[repo][p]
+            with self.subTest(repo=repo, path=p, host=host):
+                HUB.faults.hosts = {host}
+                HUB.faults.corrupt = True
+                for attempt in (1, 2):      # nothing is kept: the second attempt fetches again
+                    HUB.reset_counters()
+                    t0 = time.monotonic()
+                    r = self.g("GET", resolve_path(repo, p), timeout=20)
+                    took = time.monotonic() - t0
+                    self.assertLess(took, 10, "attempt %d: the failed download left the client hanging for "
+                                    "%.1f s (got %r) instead of closing the connection" % (attempt, took, r))
+                    if attempt == 1:
+                        self.assertGreater(HUB.counters["fault_corrupt"], 0, "no corrupt body was sent")
+                    delivered = r.status in (200, 206) and r.complete
+                    self.assertFalse(delivered and sha(r.body) != sha(data),
+                                     "attempt %d: corrupt bytes delivered as a complete %d" % (attempt, r.status))
+                    if host != "cas":       # the CDN/resolve body is the only source: no good copy
+                        self.assertFalse(delivered, "attempt %d: a complete %d from corrupt bytes" % (attempt, r.status))
+                    if r.status not in (200, 206):
+                        self.assertIn(r.status, (502, 503, 504), repr(r))
+                        self.assertTrue(r.h("X-Error-Message"))
+                    elif not delivered:
+                        self.assertLess(len(r.body), len(data), "cut short: fewer bytes than Content-Length")
+                HUB.faults.corrupt = False
+                HUB.reset_counters()
+                h = py_head(self.gw.port, resolve_path(repo, p))
+                self.assertIsNone(h.h("X-Xet-Hash"), "a corrupt download was stored")
+                self.get_ok(repo, p)
+                self.assertGreater(HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"] + HUB.counters["resolve_bytes"],
+                                   0, "the good download must come from upstream (nothing kept)")
+
+
+class TestUpstreamDown(GatewayCase):
+    gw_args = ("--ref-ttl", "1")
+
+    def test_warm_snapshot_served_offline_and_uncached_fails_fast(self):
+        repo, commit = PLAIN, COMMITS[PLAIN][-1]
+        api = ["/api/models/%s" % repo, "/api/models/%s/revision/main" % repo,
+               "/api/models/%s/revision/%s" % (repo, commit),
+               "/api/models/%s/tree/%s?recursive=true" % (repo, commit)]
+        warm = {}
+        # snapshot_download: revision, then every page of the tree at the commit
+        for p in api:
+            r = self.g("GET", p)
+            self.assertEqual(r.status, 200, "%s: %r" % (p, r))
+            warm[p] = r
+            link = dict((rel, u) for u, rel in LINK_RE.findall(r.h("Link") or ""))
+            while "next" in link:
+                u = urllib.parse.urlsplit(link["next"])
+                nxt = u.path + "?" + u.query
+                r = self.g("GET", nxt)
+                self.assertEqual(r.status, 200)
+                warm[nxt] = r
+                link = dict((rel, u) for u, rel in LINK_RE.findall(r.h("Link") or ""))
+        heads = {}
+        for p in FILES[repo]:
+            for rev in ("main", commit):
+                heads[(p, rev)] = py_head(self.gw.port, resolve_path(repo, p, rev))
+            self.get_ok(repo, p)
+        time.sleep(1.2)                          # the branch answer is now past --ref-ttl
+        HUB.faults.down = True
+        slow = []
+
+        def timed(fn, *a):
+            t0 = time.monotonic()
+            r = fn(*a)
+            slow.append((time.monotonic() - t0, a[-1] if isinstance(a[-1], str) else a[1]))
+            return r
+        for p, w in warm.items():
+            with self.subTest(path=p):
+                r = timed(self.g, "GET", p)
+                self.assertEqual(r.status, 200, "%s offline: %r" % (p, r))
+                self.assertEqual(r.json(), w.json())
+        for (p, rev), w in heads.items():
+            with self.subTest(head=p, rev=rev):
+                h = timed(py_head, self.gw.port, resolve_path(repo, p, rev))
+                self.assertEqual(h.status, 200, "HEAD %s@%s offline: %r" % (p, rev, h))
+                for k in ("X-Repo-Commit", "ETag", "X-Linked-Size", "X-Linked-Etag", "Content-Length"):
+                    self.assertEqual(h.h(k), w.h(k), k)
+                r = timed(self.g, "GET", resolve_path(repo, p, rev))
+                self.assertEqual((r.status, r.complete), (200, True), "GET %s@%s offline: %r" % (p, rev, r))
+                self.assertEqual(sha(r.body), sha(FILES[repo][p]))
+        self.assertGreater(HUB.counters["fault_down"], 0, "the gateway never tried the upstream")
+        slow.sort(reverse=True)
+        print("\n  offline, warm: %d requests, %.1f s in all, slowest %.2f s (%s)"
+              % (len(slow), sum(t for t, _ in slow), slow[0][0], slow[0][1]), end="")
+        for p in (resolve_path(XET, "config.json"), "/api/models/%s" % XET,
+                  resolve_path(repo, "never-fetched.txt", commit)):
+            with self.subTest(uncached=p):
+                t0 = time.monotonic()
+                r = self.g("GET", p, timeout=30)
+                took = time.monotonic() - t0
+                self.assertIn(r.status, (502, 504), repr(r))
+                self.assertTrue(r.h("X-Error-Message"), repr(r.headers))
+                self.assertLess(took, 15, "an uncached request must fail fast with the upstream down")
+
+
+# ---------------------------------------------------------------------------------------------
+# Gated and private repos
+# ---------------------------------------------------------------------------------------------
+
+class TestIsolation(GatewayCase):
+    def denied(self, repo, expect, secret_bodies):
+        """Every route of repo for no token and hf_bad: never 2xx, never the bytes."""
+        paths = [("GET", "/api/models/%s" % repo, None), ("GET", "/api/models/%s/revision/main" % repo, None),
+                 ("GET", "/api/models/%s/tree/main?recursive=true" % repo, None),
+                 ("POST", "/api/models/%s/paths-info/main" % repo, "paths=secret.txt&expand=true"),
+                 ("GET", "/api/models/%s/xet-read-token/main" % repo, None)]
+        for p in FILES[repo]:
+            paths += [("GET", resolve_path(repo, p), None), ("HEAD", resolve_path(repo, p), None),
+                      ("GET", resolve_path(repo, p, COMMITS[repo][-1]), None)]
+        ids = set()
+        for p in FILES[repo]:
+            f = HUB.file(repo, p)
+            ids |= {f.sha256, f.blob_oid, f.oid}
+        for tok in (None, BAD, "hf_nobody"):
+            for method, p, body in paths:
+                with self.subTest(token=tok, method=method, path=p):
+                    hs = {"Accept-Encoding": "identity", **auth(tok)}
+                    if body:
+                        hs["Content-Type"] = "application/x-www-form-urlencoded"
+                    r = self.g(method, p, hs, body)
+                    self.assertFalse(200 <= r.status < 300, "%s %s token=%s: %r" % (method, p, tok, r))
+                    for s in secret_bodies:
+                        self.assertNotIn(s, r.body)
+                    for k in ("X-Linked-Etag", "X-Linked-Size", "X-Xet-Hash", "Link"):
+                        self.assertIsNone(r.h(k), "%s %s token=%s: %s leaked" % (method, p, tok, k))
+                    for oid in ids:
+                        self.assertNotIn(oid, json.dumps(r.headers), "a file id leaked in the headers")
+                    want = expect[tok is not None]
+                    self.assertEqual((r.status, r.h("X-Error-Code")), want, "%s %s token=%s" % (method, p, tok))
+
+    def allowed(self, repo, token):
+        for p in FILES[repo]:
+            self.get_ok(repo, p, token)
+        r = self.g("GET", "/api/models/%s" % repo, auth(token))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.json()["sha"], COMMITS[repo][-1])
+        r = self.g("GET", "/api/models/%s/tree/main?recursive=true" % repo, auth(token))
+        self.assertEqual(r.status, 200, repr(r))
+
+    def test_gated_and_private_warm_cache_not_shared(self):
+        gated_secrets = [FILES[GATED]["secret.txt"], FILES[GATED]["weights.safetensors"][:4096]]
+        priv_secrets = [FILES[PRIVATE]["secret.txt"], FILES[PRIVATE]["w.bin"][:4096]]
+        self.allowed(GATED, GOOD)
+        self.allowed(PRIVATE, GOOD)
+        h = self.wait_xet(GATED, "weights.safetensors", GOOD)
+        self.assertEqual(sha(self.xet_read(h, GOOD)), sha(FILES[GATED]["weights.safetensors"]))
+        self.denied(GATED, {False: (401, "GatedRepo"), True: (403, "GatedRepo")}, gated_secrets)
+        self.denied(PRIVATE, {False: (401, "RepoNotFound"), True: (404, "RepoNotFound")}, priv_secrets)
+        # A Xet token of a public repo does not open the gated file's reconstruction.
+        self.get_ok(XET, "config.json")
+        tok = self.g("GET", "/api/models/%s/xet-read-token/main" % XET).json()["accessToken"]
+        r = self.g("GET", "/v2/reconstructions/" + h.h("X-Xet-Hash"), {"Authorization": "Bearer " + tok})
+        self.assertIn(r.status, (401, 403, 404), repr(r))
+        # hf_good keeps working, from the cache
+        self.allowed(GATED, GOOD)
+        self.allowed(PRIVATE, GOOD)
+        # public repos: no token and any hf_ token
+        for tok in (None, GOOD, BAD, "hf_random"):
+            with self.subTest(public_token=tok):
+                self.get_ok(PLAIN, "config.json", tok)
+                self.get_ok(PLAIN, "w/pytorch_model.bin", tok)
+                r = self.g("GET", "/api/models/%s" % PLAIN, auth(tok))
+                self.assertEqual(r.status, 200)
+        # upstream down: still nothing for anyone but hf_good
+        HUB.faults.down = True
+        self.denied_offline(GATED, gated_secrets)
+        self.denied_offline(PRIVATE, priv_secrets)
+        self.allowed(GATED, GOOD)   # answers to hf_good are reused for --auth-ttl (300 s)
+
+    def denied_offline(self, repo, secrets):
+        """With the upstream down, a few routes (each costs the gateway's upstream retries)."""
+        big = next(p for p in FILES[repo] if HUB.file(repo, p).lfs or p.endswith(".bin"))
+        for tok in (None, BAD):
+            for method, p in (("GET", "/api/models/%s/tree/main?recursive=true" % repo),
+                              ("GET", resolve_path(repo, "secret.txt")), ("HEAD", resolve_path(repo, big)),
+                              ("GET", resolve_path(repo, big, COMMITS[repo][-1]))):
+                with self.subTest(offline=True, token=tok, method=method, path=p):
+                    t0 = time.monotonic()
+                    r = self.g(method, p, {"Accept-Encoding": "identity", **auth(tok)})
+                    self.assertLess(time.monotonic() - t0, 15)
+                    self.assertFalse(200 <= r.status < 300, "%s %s token=%s offline: %r" % (method, p, tok, r))
+                    for sec in secrets:
+                        self.assertNotIn(sec, r.body)
+                    for k in ("X-Linked-Etag", "X-Linked-Size", "X-Xet-Hash"):
+                        self.assertIsNone(r.h(k), "%s leaked offline" % k)
+
+
+if __name__ == "__main__":
+    unittest.main()
