@@ -102,7 +102,10 @@ hg_err hub_body_literal(hub_body *b, const char *text, size_t len)
 
 hg_err hub_body_range(hub_body *b, uint64_t off, uint64_t len)
 {
-    return push(b, (hub_seg){.lit = NULL, .off = off, .len = len});
+    hg_err rc = push(b, (hub_seg){.lit = NULL, .off = off, .len = len});
+    if (!rc)
+        b->last_flight_seg = b->nsegs - 1;
+    return rc;
 }
 
 ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max, http_park *park)
@@ -131,8 +134,10 @@ ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max, http_park 
                 return -1;
             memcpy(buf + done, b->mem + s->off + in, n);
         } else if (b->flight) {
-            /* Park only when nothing was copied yet: bytes in hand go out first. */
-            ssize_t got = hub_flight_read(b->flight, s->off + in, buf + done, n, done ? NULL : park);
+            /* Park only when nothing was copied yet: bytes in hand go out first.  The last
+             * byte of the response waits for the transfer's verdict. */
+            uint64_t hold = b->cur == b->last_flight_seg ? s->off + s->len - 1 : UINT64_MAX;
+            ssize_t got = hub_flight_read(b->flight, s->off + in, buf + done, n, hold, done ? NULL : park);
             if (got < 0)
                 return done ? (ssize_t)done : -1;
             if (got == 0)

@@ -374,15 +374,21 @@ hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
     return rc;
 }
 
-ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, http_park *park)
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold,
+                        http_park *park)
 {
     pthread_mutex_lock(&f->mu);
     if (f->state == FLIGHT_FAILED) {
         pthread_mutex_unlock(&f->mu);
         return -1;
     }
-    /* The last byte waits for the verdict. */
-    uint64_t visible = f->state == FLIGHT_VERIFIED ? f->size : f->written < f->size ? f->written : f->size - 1;
+    /* The response's last byte and the file's wait for the verdict. */
+    uint64_t visible = f->size;
+    if (f->state != FLIGHT_VERIFIED) {
+        visible = f->written < f->size ? f->written : f->size - 1;
+        if (hold < visible)
+            visible = hold;
+    }
     if (off < visible) {
         pthread_mutex_unlock(&f->mu);
         size_t n = visible - off < len ? (size_t)(visible - off) : len;

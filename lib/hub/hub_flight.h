@@ -8,9 +8,10 @@
  * (http_park) when they catch up, resumed when more bytes arrive.  Nothing waits on a thread.
  *
  * Invariants:
- *  - The last byte of the body is withheld until the whole body has the size and hash upstream
- *    announced.  On failure every reader is aborted, so a client never completes a download of
- *    bad bytes: it sees a short body (and Python, say, resumes with a Range into a new flight).
+ *  - The last byte of every response is withheld until the whole body has the size and hash
+ *    upstream announced (a Range response too: a sha256 or git blob id says nothing about a
+ *    part).  On failure every reader is aborted, so a client never completes a download of bad
+ *    bytes: it sees a short body (and Python, say, resumes with a Range into a new flight).
  *  - Verified bytes are ingested into the store (chunked into xorbs, deduplicated) before the
  *    flight leaves the registry, so a later request finds either the flight or the content.
  *  - A client that disconnects only drops its reference: the transfer goes on for the others
@@ -58,8 +59,12 @@ HG_MUST_CHECK hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spe
  * error (HG_ERR_CORRUPT: bad bytes; HG_ERR_UPSTREAM: unreachable) with msg set. */
 HG_MUST_CHECK hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap);
 /* Copies bytes at off that are available: >0 bytes, -1 if the transfer failed, 0 if none are
- * there yet (then the reader is parked when park is non-NULL, and resumed when there are). */
-ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, http_park *park);
+ * there yet (then the reader is parked when park is non-NULL, and resumed when there are).
+ * The byte at hold (the last one of a response: UINT64_MAX for none) and the file's last byte
+ * are released only once the whole file verified, so that no response (a Range one included)
+ * completes with bytes that may still fail verification. */
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold,
+                        http_park *park);
 /* Another reference to f (for a response body). */
 hub_flight *hub_flight_ref(hub_flight *f);
 void hub_flight_release(hub_flight **f);

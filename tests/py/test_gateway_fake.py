@@ -682,6 +682,33 @@ class TestFaults(GatewayCase):
                 self.assertGreater(HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"] + HUB.counters["resolve_bytes"],
                                    0, "the good download must come from upstream (nothing kept)")
 
+    def test_range_during_a_download_waits_for_the_verdict(self):
+        """A Range inside bytes that already arrived is still unverified (sha256 covers the
+        whole file): its last byte waits for the verdict, and a corrupt transfer aborts it."""
+        data = FILES[PLAIN]["big.bin"]
+        path = resolve_path(PLAIN, "big.bin")
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.corrupt = True                      # one byte at the middle of the body
+        HUB.faults.slow_bps = len(data) / 2.0          # about 2 s upstream
+        first = {}
+        th = threading.Thread(target=lambda: first.update(r=self.g("GET", path)))
+        th.start()
+        time.sleep(0.8)                                # the first bytes are in, the middle is not
+        t0 = time.monotonic()
+        r = self.g("GET", path, {"Range": "bytes=0-99"})
+        took = time.monotonic() - t0
+        th.join(60)
+        self.assertGreater(HUB.counters["fault_corrupt"], 0, "no corrupt body was sent")
+        self.assertFalse(r.status == 206 and r.complete,
+                         "a Range of unverified bytes completed (%.2f s): %r" % (took, r))
+        self.assertFalse(first["r"].complete and first["r"].status == 200, "corrupt bytes delivered")
+        self.assertEqual(HUB.counters["cdn_get"], 1, "the Range started a download of its own")
+        # without the fault the same Range completes, after the verdict
+        HUB.faults.clear()
+        HUB.reset_counters()
+        r = self.g("GET", path, {"Range": "bytes=0-99"})
+        self.assertEqual((r.status, r.complete, r.body), (206, True, data[:100]))
+
 
 class TestUpstreamDown(GatewayCase):
     gw_args = ("--ref-ttl", "1")
