@@ -171,10 +171,13 @@ export function hubImport(data, src, repo, opts = {}) {
 }
 
 /** Starts `hubgate serve`; resolves to {proc, port, base, log, stop()}. */
+let serverSeq = 0;
+
 export function startServer(data, extra = []) {
-	const logPath = path.join(os.tmpdir(), `hubgate-client-test-${process.pid}.log`);
+	const logPath = path.join(os.tmpdir(), `hubgate-client-test-${process.pid}-${++serverSeq}.log`);
 	const log = fs.openSync(logPath, "w");
-	const proc = spawn(HUBGATE, ["serve", "--data", data, "--listen", "127.0.0.1:0", "--no-upstream", ...extra], {
+	const upstream = extra.includes("--upstream") ? [] : ["--no-upstream"];
+	const proc = spawn(HUBGATE, ["serve", "--data", data, "--listen", "127.0.0.1:0", ...upstream, ...extra], {
 		stdio: ["ignore", "pipe", log],
 	});
 	return new Promise((resolve, reject) => {
