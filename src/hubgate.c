@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  import --data DIR [--type T] [--revision B] [--tag T] [--message M] SRC REPO_ID\n"
             "                       import a folder as a new commit; prints the commit id\n"
             "  verify --data DIR    re-hash everything in the store and report problems\n"
+            "  scan [--json] FILE...  judge model files (pickle, torch, safetensors, ...): allow,\n"
+            "                       warn or block; exit 0/1/2, 3 on error (see scan --help)\n"
             "\n"
             "Hashes are printed in Xet hex.  The chunker defaults to xet-core's rule (variant M);\n"
             "variant L is huggingface.js's rule.  '-' reads standard input.\n",
@@ -59,6 +61,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 2, argv + 2);
     if (!strcmp(cmd, "serve"))
         return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "scan"))
+        return cmd_scan(argc - 2, argv + 2);
     fprintf(stderr, "hubgate: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
