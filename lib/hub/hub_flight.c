@@ -31,6 +31,7 @@ struct hub_flight {
     int is_lfs;
     uint8_t sha256[32];
     git_oid blob;
+    upstream_response *head; /* a fresh HEAD answer to start from, or NULL (transfer thread) */
     int fd;               /* the body so far (unlinked file) */
     EVP_MD_CTX *md;       /* transfer thread only */
 
@@ -117,6 +118,10 @@ static void flight_free(hub_flight *f)
     if (f->auth) {
         memset(f->auth, 0, strlen(f->auth));
         free(f->auth);
+    }
+    if (f->head) {
+        upstream_response_clear(f->head);
+        free(f->head);
     }
     free(f->id);
     free(f->path);
@@ -209,7 +214,7 @@ static hg_err fetch_verified(hub_flight *f, char *msg, size_t cap)
     upstream_response ur;
     upstream_response_init(&ur);
     /* The request's own URL: if a branch moved meanwhile, verification catches the change. */
-    hg_err rc = upstream_fetch_body(f->reg->up, f->path, f->auth, f->size, flight_sink, f, &ur);
+    hg_err rc = upstream_fetch_body(f->reg->up, f->path, f->auth, f->size, flight_sink, f, f->head, &ur);
     if (!rc && ur.status != 200 && ur.status != 206)
         rc = HG_ERR_UPSTREAM;
     if (rc)
@@ -296,6 +301,14 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
     memcpy(f->sha256, spec->sha256, 32);
     f->blob = spec->blob;
     f->woke_ms = mono_ms();
+    if (spec->head && (f->head = malloc(sizeof *f->head)) != NULL) {
+        upstream_response_init(f->head);
+        if (upstream_response_copy_head(f->head, spec->head)) {
+            upstream_response_clear(f->head);
+            free(f->head);
+            f->head = NULL; /* the transfer asks upstream itself */
+        }
+    }
     if (!f->id || !f->path || (spec->authorization && !f->auth)) {
         flight_free(f);
         return HG_ERR_NOMEM;

@@ -50,6 +50,9 @@ typedef struct hub_flight_spec {
     int is_lfs;                /* verify sha256 (LFS) or the git blob id (regular files) */
     uint8_t sha256[32];
     git_oid blob;
+    /* upstream's answer to a HEAD of path just now, or NULL: a new transfer starts from it
+     * instead of asking again (one round trip less before the first byte) */
+    const upstream_response *head;
 } hub_flight_spec;
 
 /* Joins the transfer of spec->id, starting it if there is none; *out holds a reference. */

@@ -537,6 +537,7 @@ typedef struct upstream_file {
     git_oid blob;       /* regular files */
     char commit[GIT_OID_HEX_LEN + 1];
     char error_code[64], error_msg[512];
+    int fresh;          /* the HEAD answer in the caller's upstream_response was made just now */
 } upstream_file;
 
 static int parse_etag_hex(const char *v, uint8_t *out, size_t nbytes)
@@ -559,12 +560,14 @@ static int parse_etag_hex(const char *v, uint8_t *out, size_t nbytes)
 
 /* Asks upstream about a file with HEAD, following relative redirects as Python's HEAD does
  * (mode C: /api/resolve-cache/...), and keeps the headers that name it. */
-static hg_err file_head(hub *h, const http_request *req, const char *path, upstream_response *ur, json_t **out)
+static hg_err file_head(hub *h, const http_request *req, const char *path, upstream_response *ur, json_t **out,
+                        int *hops)
 {
     char next[8192];
     snprintf(next, sizeof next, "%s", path);
     hg_err rc;
-    for (int hop = 0;; hop++) {
+    *hops = 0;
+    for (int hop = 0;; hop++, (*hops)++) {
         upstream_request rq = {.method = "HEAD", .path = next, .authorization = client_auth(req)};
         rc = upstream_call(h->up, &rq, ur);
         const char *loc = upstream_header_get(ur, "location");
@@ -601,7 +604,8 @@ static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, ups
         f->status = c.status;
         hs = json_loads(c.headers, 0, NULL);
     } else {
-        hg_err rc = file_head(h, req, req->path, ur, &hs);
+        int hops;
+        hg_err rc = file_head(h, req, req->path, ur, &hs, &hops);
         if (rc && rc != HG_ERR_NOMEM && cache_stale(h, k, &c)) {
             f->status = c.status; /* stale but known: serve it */
             hs = json_loads(c.headers, 0, NULL);
@@ -610,6 +614,7 @@ static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, ups
             return rc;
         } else {
             f->status = ur->status;
+            f->fresh = hops == 0; /* an answer for req->path itself */
             char *text = json_dumps(hs, JSON_COMPACT);
             const char *rev = route_rev(r);
             int ok = f->status == 200 || (f->status >= 300 && f->status < 400);
@@ -699,7 +704,8 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         /* Not stored: join (or start) the one transfer of this content and stream it as it
          * arrives.  The flight re-checks nothing: it is the only writer of this content. */
         hub_flight_spec spec = {.id = id, .path = req->path, .authorization = http_header(req, "Authorization"),
-                                .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob};
+                                .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob,
+                                .head = f.fresh ? &ur : NULL};
         memcpy(spec.sha256, f.sha256, 32);
         char msg[256];
         rc = hub_flight_join(h->flights, &spec, &fl);

@@ -107,6 +107,22 @@ void upstream_response_clear(upstream_response *r)
     r->via_xet = 0;
 }
 
+hg_err upstream_response_copy_head(upstream_response *dst, const upstream_response *src)
+{
+    up_clear_headers(dst);
+    dst->status = src->status;
+    for (size_t i = 0; i < src->nheaders; i++) {
+        char *n = strdup(src->headers[i].name), *v = strdup(src->headers[i].value);
+        if (!n || !v) {
+            free(n);
+            free(v);
+            return HG_ERR_NOMEM;
+        }
+        dst->headers[dst->nheaders++] = (upstream_header){n, v};
+    }
+    return HG_OK;
+}
+
 const char *upstream_header_get(const upstream_response *r, const char *name)
 {
     for (size_t i = 0; i < r->nheaders; i++)
@@ -379,14 +395,10 @@ static int counting_sink(void *arg, const void *data, size_t len)
 
 /* Asks the Hub where the body is: *target gets the CDN URL of a redirect, or stays empty when
  * the Hub serves the body itself.  The answer's headers land in resp. */
-static hg_err locate(upstream *u, const char *hub_url, const char *auth, upstream_response *resp,
-                     char *target, size_t cap)
+/* The redirect target of the Hub's answer to HEAD in resp ("" when it is no redirect). */
+static hg_err redirect_target(upstream *u, upstream_response *resp, char *target, size_t cap)
 {
-    upstream_request rq = {.method = "HEAD", .path = hub_url, .authorization = auth};
-    hg_err rc = upstream_call(u, &rq, resp);
     target[0] = '\0';
-    if (rc)
-        return rc;
     if (resp->status >= 300 && resp->status < 400) {
         const char *loc = upstream_header_get(resp, "location");
         if (!loc || !*loc) {
@@ -399,6 +411,15 @@ static hg_err locate(upstream *u, const char *hub_url, const char *auth, upstrea
             snprintf(target, cap, "%s", loc);
     }
     return HG_OK;
+}
+
+static hg_err locate(upstream *u, const char *hub_url, const char *auth, upstream_response *resp,
+                     char *target, size_t cap)
+{
+    upstream_request rq = {.method = "HEAD", .path = hub_url, .authorization = auth};
+    hg_err rc = upstream_call(u, &rq, resp);
+    target[0] = '\0';
+    return rc ? rc : redirect_target(u, resp, target, cap);
 }
 
 /* The Xet path, when the Hub's answer (in resp) advertises it.  Returns 1 when it settled the
@@ -428,7 +449,8 @@ static int try_xet(upstream *u, const char *hub_url, const char *authorization, 
 }
 
 hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
-                           uint64_t expect_size, upstream_sink_fn sink, void *arg, upstream_response *resp)
+                           uint64_t expect_size, upstream_sink_fn sink, void *arg,
+                           const upstream_response *head, upstream_response *resp)
 {
     char hub_url[8192], target[8192], logu[320], range[64];
     build_url(u, url_or_path, hub_url, sizeof hub_url);
@@ -440,7 +462,10 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
     body_state bs = {.u = u, .sink = sink, .arg = arg};
     /* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
     uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
-    hg_err rc = locate(u, hub_url, authorization, resp, target, sizeof target);
+    hg_err rc = head ? upstream_response_copy_head(resp, head) : HG_OK;
+    if (!rc)
+        rc = head ? redirect_target(u, resp, target, sizeof target)
+                  : locate(u, hub_url, authorization, resp, target, sizeof target);
     if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
         return rc; /* the caller relays the Hub's answer (404, 401...) */
     resp->via_xet = 0;

@@ -92,10 +92,16 @@ typedef int (*upstream_sink_fn)(void *arg, const void *data, size_t len);
  * file hash of the chunks must equal X-Xet-Hash and the length expect_size, else HG_ERR_CORRUPT
  * (final).  A Xet failure before the sink saw any byte (token refused, CAS unreachable, a
  * malformed reconstruction...) falls back to the plain download and is logged.  Either way the
- * sink sees every byte once, in order; verifying the content's own digest stays the caller's. */
+ * sink sees every byte once, in order; verifying the content's own digest stays the caller's.
+ *
+ * head, when not NULL, is the Hub's answer to a HEAD of the same URL that the caller has just
+ * obtained (status and headers): it stands for the HEAD this call would make, saving a round
+ * trip before the first byte.  A redirect target that has expired meanwhile is located again. */
 HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
                                          uint64_t expect_size, upstream_sink_fn sink, void *arg,
-                                         upstream_response *resp);
+                                         const upstream_response *head, upstream_response *resp);
+/* Copies src's status and headers into dst (cleared first; the body is not copied). */
+HG_MUST_CHECK hg_err upstream_response_copy_head(upstream_response *dst, const upstream_response *src);
 
 /* Counters, for /metrics and tests. */
 typedef struct upstream_stats {
