@@ -33,7 +33,7 @@ test-release:
 test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|protocol|store|gateway' 
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|protocol|store|gateway|security' 
 
 test-fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHG_FUZZ=ON >/dev/null

@@ -13,5 +13,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 /* scan exits 0 allow, 1 warn, 2 block, 3 error (see cmd_scan.c). */
 int cmd_scan(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * cmd_serve.c - 'hubgate serve': the gateway in the foreground until SIGINT/SIGTERM.
+ * cmd_serve.c - 'hubgate serve': the gateway in the foreground until SIGINT/SIGTERM; SIGHUP
+ * re-reads the policy file and reopens the audit log.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include "cli.h"
 #include "http/http.h"
 #include "hub/hub.h"
+#include "hub/hub_audit.h"
+#include "hub/hub_policy.h"
 #include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/hg_fs.h"
@@ -22,7 +25,7 @@ static void serve_usage(FILE *f)
             "usage: hubgate serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
             "                     [--upstream URL | --no-upstream] [--upstream-token-file FILE]\n"
             "                     [--ref-ttl SECONDS] [--auth-ttl SECONDS] [--threads N]\n"
-            "                     [--log-level error|warn|info|debug]\n"
+            "                     [--policy FILE] [--audit-log FILE] [--log-level error|warn|info|debug]\n"
             "  --data DIR        content store (created if missing)\n"
             "  --listen ADDR     address to listen on (default 0.0.0.0:8080; port 0 picks one)\n"
             "  --public-url URL  base URL clients use to reach this server, for Links, casUrl and\n"
@@ -37,13 +40,29 @@ static void serve_usage(FILE *f)
             "  --auth-ttl S      seconds upstream's answer to a client token is reused for that\n"
             "                    token, gated and private repos included (default 300); public\n"
             "                    answers (fetched without a token) serve every client\n"
-            "  --threads N       HTTP worker threads (default: number of cores)\n");
+            "  --threads N       HTTP worker threads (default: number of cores)\n"
+            "  --policy FILE     serving policy (JSON), for local and upstream repos:\n"
+            "                      {\"default\": \"allow\"|\"deny\",\n"
+            "                       \"rules\": [{\"action\": \"allow\"|\"deny\", \"repo\": GLOB, \"org\": ORG,\n"
+            "                                  \"type\": \"model\"|\"dataset\"|\"space\",\n"
+            "                                  \"revision\": COMMIT (pin: other revisions are denied),\n"
+            "                                  \"files\": GLOB, \"formats\": [\"pickle\", ...],\n"
+            "                                  \"reason\": TEXT}, ...]}\n"
+            "                    first matching rule wins; a rule matches when all its conditions\n"
+            "                    hold; files/formats apply to file requests only; formats: pickle\n"
+            "                    (.bin .pt .pth .pkl .ckpt .joblib .pickle), safetensors, gguf, onnx,\n"
+            "                    keras, numpy, tensorflow, msgpack.  Denials: 403, X-Error-Code\n"
+            "                    PolicyDenied.  Re-read when the file changes and on SIGHUP (a broken\n"
+            "                    file keeps the previous policy; at startup it is fatal)\n"
+            "  --audit-log FILE  append one JSON line per repo or content request (README \"Audit\n"
+            "                    log\"); reopened on SIGHUP and when the file is renamed or removed\n");
 }
 
 int cmd_serve(int argc, char **argv)
 {
     const char *data = NULL, *listen = "0.0.0.0:8080", *public_url = NULL, *level = NULL;
     const char *upstream_url = "https://huggingface.co", *token_file = NULL;
+    const char *policy_path = NULL, *audit_path = NULL;
     unsigned threads = 0, ref_ttl = 0, auth_ttl = 0;
     int no_upstream = 0;
     for (int i = 0; i < argc; i++) {
@@ -81,6 +100,10 @@ int cmd_serve(int argc, char **argv)
             upstream_url = v;
         } else if (!strcmp(a, "--upstream-token-file")) {
             token_file = v;
+        } else if (!strcmp(a, "--policy")) {
+            policy_path = v;
+        } else if (!strcmp(a, "--audit-log")) {
+            audit_path = v;
         } else if (!strcmp(a, "--ref-ttl") || !strcmp(a, "--auth-ttl")) {
             char *end;
             unsigned long t = strtoul(v, &end, 10);
@@ -118,14 +141,32 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    hub_policy_file *policy = NULL;
+    hub_audit *audit = NULL;
+    if (policy_path) {
+        char err[512];
+        if (hub_policy_file_open(policy_path, &policy, err, sizeof err)) {
+            fprintf(stderr, "hubgate serve: bad policy file %s: %s\n", policy_path, err);
+            return 1;
+        }
+    }
+    if (audit_path && hub_audit_open(audit_path, &audit)) {
+        fprintf(stderr, "hubgate serve: cannot open the audit log %s\n", audit_path);
+        hub_policy_file_close(&policy);
+        return 1;
+    }
 
     char *token = NULL;
     if (token_file) {
         size_t tl = 0;
         if (hg_read_file(token_file, 4096, &token, &tl)) {
             fprintf(stderr, "hubgate serve: cannot read the token file %s\n", token_file);
+            hub_policy_file_close(&policy);
+            hub_audit_close(&audit);
             return 1;
         }
         while (tl && (token[tl - 1] == '\n' || token[tl - 1] == '\r' || token[tl - 1] == ' '))
@@ -139,6 +180,8 @@ int cmd_serve(int argc, char **argv)
         if (upstream_new(&uc, &up)) {
             fprintf(stderr, "hubgate serve: cannot set up the upstream client\n");
             free(token);
+            hub_policy_file_close(&policy);
+            hub_audit_close(&audit);
             return 1;
         }
     }
@@ -153,6 +196,8 @@ int cmd_serve(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "hubgate serve: cannot open the store in %s: %s\n", data, hg_strerror(rc));
         upstream_free(&up);
+        hub_policy_file_close(&policy);
+        hub_audit_close(&audit);
         return 1;
     }
     http_server_options so = {.listen = listen, .threads = threads};
@@ -162,7 +207,8 @@ int cmd_serve(int argc, char **argv)
      * by binding first: http_server_start binds and listens before any worker runs. */
     char url[512];
     hub_config hc = {.public_url = public_url};
-    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl, .auth_ttl_s = auth_ttl}, &h);
+    rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl, .auth_ttl_s = auth_ttl,
+                                .policy = policy, .audit = audit}, &h);
     if (!rc)
         rc = http_server_start(&so, hub_handle, h, &srv);
     if (!rc && !public_url) {
@@ -178,6 +224,8 @@ int cmd_serve(int argc, char **argv)
         hub_free(&h);
         store_close(&st);
         upstream_free(&up);
+        hub_policy_file_close(&policy);
+        hub_audit_close(&audit);
         return 1;
     }
     HG_INFO("hubgate %s serving %s on %s (port %u), public URL %s, %u threads, upstream %s", HG_VERSION, data,
@@ -185,12 +233,24 @@ int cmd_serve(int argc, char **argv)
     printf("listening on port %u\n", http_server_port(srv));
     fflush(stdout);
     int sig = 0;
-    sigwait(&stop, &sig);
+    /* The signals are waited for here, on the main thread: reloading needs no async-signal
+     * safety.  Request threads pick up the new policy at their next request. */
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+        HG_INFO("SIGHUP: re-reading the policy, reopening the audit log");
+        if (policy) {
+            hg_err pr = hub_policy_file_reload(policy);
+            (void)pr; /* a broken file was logged; the previous policy stays */
+        }
+        if (audit)
+            hub_audit_reopen(audit);
+    }
     HG_INFO("signal %d: stopping", sig);
     hub_stop(h); /* deferred requests are answered before the server goes */
     http_server_stop(&srv);
     hub_free(&h);
     store_close(&st);
     upstream_free(&up);
+    hub_policy_file_close(&policy); /* after the server: no request uses them any more */
+    hub_audit_close(&audit);
     return 0;
 }

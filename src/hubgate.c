@@ -32,6 +32,8 @@ static void usage(FILE *f)
             "  verify --data DIR    re-hash everything in the store and report problems\n"
             "  scan [--json] FILE...  judge model files (pickle, torch, safetensors, ...): allow,\n"
             "                       warn or block; exit 0/1/2, 3 on error (see scan --help)\n"
+            "  token create|list|revoke --data DIR ...\n"
+            "                       access tokens for private local repos (see token --help)\n"
             "\n"
             "Hashes are printed in Xet hex.  The chunker defaults to xet-core's rule (variant M);\n"
             "variant L is huggingface.js's rule.  '-' reads standard input.\n",
@@ -59,6 +61,8 @@ int main(int argc, char **argv)
         return cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify"))
         return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "token"))
+        return cmd_token(argc - 2, argv + 2);
     if (!strcmp(cmd, "serve"))
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "scan"))

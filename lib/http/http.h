@@ -93,6 +93,23 @@ HG_MUST_CHECK hg_err http_response_body(http_response *r, const void *data, size
 
 typedef void (*http_handler)(void *arg, const http_request *req, http_response *resp);
 
+/* Completion hooks (access and audit logs).  A handler registers them for its request; respond
+ * is called once just before the response is queued (deferred ones included), on the thread
+ * serving the connection, and may read its status and headers; done is called exactly once
+ * when the request ends, however it ends (never before respond, possibly without it if no
+ * response was ever queued), and may free arg. */
+typedef struct http_completion {
+    int status;          /* the status queued; 0 if none was */
+    uint64_t body_len;   /* body bytes the response announced (0 for HEAD, 204 and 304) */
+    uint64_t bytes_sent; /* body_len when libmicrohttpd reported a normal end; after an early
+                          * end, what a reader body produced (an upper bound), else 0 */
+    int completed;       /* 1: the response was sent in full */
+    int known;           /* 0: ended early with a memory or file body (bytes_sent unknown) */
+} http_completion;
+typedef void (*http_respond_fn)(void *arg, const http_response *resp);
+typedef void (*http_done_fn)(void *arg, const http_completion *c);
+void http_on_complete(const http_request *req, http_respond_fn respond, http_done_fn done, void *arg);
+
 /* Deferred answers: a handler that must wait (for an upstream call, a download another request
  * started) calls http_defer and returns; the connection is parked (libmicrohttpd suspends it,
  * no thread waits) until http_deferred_complete hands over the response, from any thread.  The

@@ -50,6 +50,14 @@ typedef struct req_ctx {
     int suspended; /* MHD_suspend_connection was called */
     int handled;   /* the handler ran */
     http_response answer;
+    /* completion hooks (http_on_complete) and what they are told */
+    http_respond_fn on_respond;
+    http_done_fn on_done;
+    void *hook_arg;
+    int status;        /* queued status */
+    int body_kind;
+    uint64_t body_len; /* announced body bytes */
+    uint64_t produced; /* bytes a reader body returned (atomic) */
 } req_ctx;
 
 struct http_deferred {
@@ -239,12 +247,34 @@ static void free_ctx(req_ctx *ctx)
     free(ctx);
 }
 
+void http_on_complete(const http_request *req, http_respond_fn respond, http_done_fn done, void *arg)
+{
+    req_ctx *ctx = (req_ctx *)((char *)req - offsetof(req_ctx, req));
+    ctx->on_respond = respond;
+    ctx->on_done = done;
+    ctx->hook_arg = arg;
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)c;
-    (void)toe;
+    req_ctx *ctx = *con_cls;
+    if (ctx && ctx->on_done) {
+        http_completion hc = {.status = ctx->status, .body_len = ctx->body_len, .known = 1};
+        uint64_t produced = __atomic_load_n(&ctx->produced, __ATOMIC_RELAXED);
+        if (ctx->status && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+            hc.completed = 1;
+            hc.bytes_sent = hc.body_len;
+        } else if (ctx->body_kind == HTTP_BODY_READER) {
+            hc.bytes_sent = produced < hc.body_len ? produced : hc.body_len;
+        } else {
+            hc.known = hc.body_len == 0;
+        }
+        ctx->on_done(ctx->hook_arg, &hc);
+        ctx->on_done = NULL;
+    }
     free_ctx(*con_cls);
     *con_cls = NULL;
 }
@@ -268,12 +298,15 @@ typedef struct reader_box {
     http_free_fn free_fn;
     void *arg;
     http_park park;
+    uint64_t *produced; /* the request's count (completion hooks) */
 } reader_box;
 
 static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     reader_box *b = cls;
     ssize_t n = b->fn(b->arg, pos, buf, max, &b->park);
+    if (n > 0)
+        __atomic_add_fetch(b->produced, (uint64_t)n, __ATOMIC_RELAXED);
     if (n >= 0)
         return n; /* 0 only after the reader parked: MHD calls again once it is resumed */
     /* With MHD_USE_TURBO, 0.9.75 marks the connection closed without shutting the socket down,
@@ -309,9 +342,26 @@ static MHD_RESULT send_simple(struct MHD_Connection *c, unsigned status, const c
     return ret;
 }
 
-static MHD_RESULT queue(struct MHD_Connection *c, http_response *resp)
+/* Tells the completion hooks what is about to be queued. */
+static void note_response(req_ctx *ctx, const http_response *resp)
+{
+    if (ctx->on_respond)
+        ctx->on_respond(ctx->hook_arg, resp);
+    ctx->status = resp->status;
+    ctx->body_kind = resp->body_kind;
+    uint64_t len = resp->body_kind == HTTP_BODY_MEM ? resp->mem.len
+                   : resp->body_kind == HTTP_BODY_FD ? resp->fd_len
+                   : resp->body_kind == HTTP_BODY_READER ? resp->size : 0;
+    if (!strcmp(ctx->req.method ? ctx->req.method : "", "HEAD") || resp->status == 204 || resp->status == 304 ||
+        resp->status < 200)
+        len = 0;
+    ctx->body_len = len;
+}
+
+static MHD_RESULT queue(req_ctx *ctx, struct MHD_Connection *c, http_response *resp)
 {
     struct MHD_Response *r = NULL;
+    note_response(ctx, resp);
     switch (resp->body_kind) {
     case HTTP_BODY_MEM: {
         size_t len;
@@ -330,7 +380,7 @@ static MHD_RESULT queue(struct MHD_Connection *c, http_response *resp)
         reader_box *b = malloc(sizeof *b);
         if (!b)
             break;
-        *b = (reader_box){resp->reader, resp->reader_free, resp->reader_arg, {c}};
+        *b = (reader_box){resp->reader, resp->reader_free, resp->reader_arg, {c}, &ctx->produced};
         r = MHD_create_response_from_callback(resp->size, 256 * 1024, reader_cb, b, reader_free);
         if (r)
             resp->reader_arg = NULL; /* owned by MHD now */
@@ -344,6 +394,9 @@ static MHD_RESULT queue(struct MHD_Connection *c, http_response *resp)
     }
     if (!r) {
         http_response_clear(resp);
+        ctx->status = 500;
+        ctx->body_kind = HTTP_BODY_MEM;
+        ctx->body_len = 0;
         return send_simple(c, 500, "out of memory");
     }
     for (size_t i = 0; i < resp->nheaders; i++)
@@ -379,7 +432,7 @@ static MHD_RESULT access_handler(void *cls, struct MHD_Connection *c, const char
         if (!ready)
             return MHD_YES; /* spurious call: still waiting (cannot happen while suspended) */
         ctx->ready = 0;
-        return queue(c, &ctx->answer);
+        return queue(ctx, c, &ctx->answer);
     }
     if (*upload_size > 0) {
         if (!ctx->too_big && hg_buf_append(&ctx->body, upload, *upload_size))
@@ -434,9 +487,9 @@ static MHD_RESULT access_handler(void *cls, struct MHD_Connection *c, const char
     if (ready) { /* completed before the handler even returned */
         http_response_clear(&resp);
         ctx->ready = 0;
-        return queue(c, &ctx->answer);
+        return queue(ctx, c, &ctx->answer);
     }
-    return queue(c, &resp);
+    return queue(ctx, c, &resp);
 }
 
 http_deferred *http_defer(const http_request *req)

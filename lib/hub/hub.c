@@ -39,6 +39,8 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
     h->ref_ttl_s = cfg->ref_ttl_s ? cfg->ref_ttl_s : 60;
     h->neg_ttl_s = cfg->neg_ttl_s ? cfg->neg_ttl_s : 10;
     h->auth_ttl_s = cfg->auth_ttl_s ? cfg->auth_ttl_s : 300;
+    h->policy = cfg->policy;
+    h->audit = cfg->audit;
     hub_cache_init(&h->cache);
     if (h->up) {
         hg_err rc = hub_flights_new(st, h->up, &h->flights);
@@ -242,13 +244,35 @@ static int has_auth(const http_request *req)
     return a && *a;
 }
 
+const char *hub_bearer(const http_request *req)
+{
+    const char *a = http_header(req, "Authorization");
+    if (!a || strncasecmp(a, "Bearer ", 7))
+        return NULL;
+    a += 7;
+    while (*a == ' ')
+        a++;
+    return *a ? a : NULL;
+}
+
 int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
 {
     hub_route *r = x->route;
     hg_err rc = store_repo_find(x->h->st, r->type, r->repo, &x->repo);
-    /* Private repos stay hidden, exactly like missing ones, until access tokens exist (the
-     * security issue adds grants); hiding must not tell a prober that the repo exists. */
-    if (rc == HG_ERR_NOTFOUND || (!rc && x->repo.private_)) {
+    /* A private repo is visible only to a hubgate token that grants it; to everyone else it is
+     * exactly a missing repo (an unknown, revoked or expired token included), so that hiding
+     * never tells a prober that the repo exists. */
+    if (!rc && x->repo.private_) {
+        const char *tok = hub_bearer(x->req);
+        hg_err ar = tok ? store_token_allows(x->h->st, tok, x->repo.type, x->repo.name) : HG_ERR_DENIED;
+        if (ar && ar != HG_ERR_DENIED) {
+            hub_store_error(x->resp, ar, "the access tokens");
+            return -1;
+        }
+        if (ar)
+            rc = HG_ERR_NOTFOUND;
+    }
+    if (rc == HG_ERR_NOTFOUND) {
         /* Without a token the Hub cannot tell "missing" from "private": 401 (4.2). */
         if (has_auth(x->req))
             hub_error(x->resp, 404, "RepoNotFound", "Repository not found");
@@ -301,6 +325,10 @@ int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
     git_oid_to_hex(&x->commit, x->commit_hex);
     if (rev_segs)
         *rev_segs = used;
+    if (r->audit) {
+        memcpy(r->audit->commit, x->commit_hex, sizeof x->commit_hex);
+        snprintf(r->audit->revision, sizeof r->audit->revision, "%.255s", x->rev);
+    }
     return 0;
 }
 
@@ -434,6 +462,152 @@ static void handle_repo_route(hub *h, const http_request *req, http_response *re
     free(x);
 }
 
+/* ---- policy and audit ---- */
+
+int hub_policy_apply_with(const hub_policy *p, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec)
+{
+    hub_policy_verdict v;
+    hub_policy_eval(p, rq, &v);
+    if (v.kind != HUB_VERDICT_NONE && rec) {
+        rec->verdict = v.kind == HUB_VERDICT_ALLOW ? "allow" : "deny";
+        rec->rule = v.rule;
+    }
+    if (v.kind != HUB_VERDICT_DENY)
+        return 0;
+    HG_INFO("policy: %s %s %.200s%s%.300s: %s", store_repo_type_name(rq->type), rq->repo,
+            rq->revision ? rq->revision : "-", rq->path ? " " : "", rq->path ? rq->path : "", v.message);
+    hub_error(resp, 403, "PolicyDenied", "%s", v.message);
+    return 1;
+}
+
+int hub_policy_apply(hub *h, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec)
+{
+    if (!h->policy)
+        return 0;
+    hub_policy *p = hub_policy_acquire(h->policy);
+    int denied = hub_policy_apply_with(p, resp, rq, rec);
+    hub_policy_release(&p);
+    return denied;
+}
+
+static int repo_route(hub_route_kind k)
+{
+    return k >= ROUTE_RESOLVE && k <= ROUTE_XET_TOKEN;
+}
+
+/* The revision a repo route asks for ("main" when it names none but reads the default branch;
+ * NULL for refs) and, for resolve/raw, the file path (decoded, joined with '/').  An unencoded
+ * branch name with '/' is taken as its first segment here (the store is not consulted). */
+static void route_target(const hub_route *r, char *rev, size_t revcap, const char **prev, char *path,
+                         size_t pathcap, const char **ppath)
+{
+    size_t used = 0;
+    *prev = NULL;
+    *ppath = NULL;
+    if (r->kind == ROUTE_REFS)
+        return;
+    if (r->kind == ROUTE_INFO || r->nrest == 0) {
+        snprintf(rev, revcap, "main");
+    } else if (!strcmp(r->raw_rest[0], "refs") && r->nrest >= 3 &&
+               (!strcmp(r->rest[1], "pr") || !strcmp(r->rest[1], "convert"))) {
+        snprintf(rev, revcap, "refs/%s/%s", r->rest[1], r->rest[2]);
+        used = 3;
+    } else {
+        snprintf(rev, revcap, "%s", r->rest[0]);
+        used = 1;
+    }
+    *prev = rev;
+    if (r->kind != ROUTE_RESOLVE && r->kind != ROUTE_RAW && r->kind != ROUTE_TREE)
+        return;
+    size_t o = 0;
+    path[0] = '\0';
+    for (size_t i = used; i < r->nrest; i++) {
+        int n = snprintf(path + o, pathcap - o, "%s%s", o ? "/" : "", r->rest[i]);
+        if (n < 0 || (size_t)n >= pathcap - o)
+            break;
+        o += (size_t)n;
+    }
+    if (r->kind != ROUTE_TREE)
+        *ppath = path; /* tree paths are folders: recorded by the audit, not file requests */
+}
+
+static int policy_denies(hub *h, http_response *resp, const hub_route *r)
+{
+    if (!h->policy)
+        return 0;
+    char rev[1024], path[4096];
+    hub_policy_req rq = {.type = r->type, .repo = r->repo};
+    route_target(r, rev, sizeof rev, &rq.revision, path, sizeof path, &rq.path);
+    if (r->kind == ROUTE_TREE)
+        rq.path = NULL;
+    return hub_policy_apply(h, resp, &rq, r->audit);
+}
+
+typedef struct audit_box {
+    hub_audit *audit;
+    hub_audit_rec rec;
+} audit_box;
+
+static void audit_respond(void *arg, const http_response *resp)
+{
+    hub_audit_rec *rec = &((audit_box *)arg)->rec;
+    rec->status = resp->status;
+    if (rec->commit[0])
+        return;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (!strcasecmp(resp->headers[i].key, "X-Repo-Commit")) {
+            snprintf(rec->commit, sizeof rec->commit, "%s", resp->headers[i].value);
+            break;
+        }
+}
+
+static void audit_done(void *arg, const http_completion *c)
+{
+    audit_box *b = arg;
+    if (c->status)
+        b->rec.status = c->status;
+    b->rec.bytes = c->known ? (int64_t)c->bytes_sent : -1;
+    b->rec.complete = c->completed;
+    hub_audit_write(b->audit, &b->rec);
+    free(b);
+}
+
+/* Starts the audit record of a request that touches a repo or content. */
+static hub_audit_rec *audit_begin(hub *h, const http_request *req, const hub_route *r, const char *route)
+{
+    if (!h->audit || !(repo_route(r->kind) || r->kind == ROUTE_RECON_V1 || r->kind == ROUTE_RECON_V2 ||
+                       r->kind == ROUTE_XORB))
+        return NULL;
+    audit_box *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL; /* the request is still served; the log misses it */
+    b->audit = h->audit;
+    hub_audit_rec *rec = &b->rec;
+    hub_audit_rec_start(rec);
+    snprintf(rec->client, sizeof rec->client, "%s", req->client);
+    snprintf(rec->method, sizeof rec->method, "%s", req->method);
+    rec->route = route;
+    const char *tok = hub_bearer(req);
+    if (tok)
+        store_token_fingerprint(tok, rec->token);
+    if (repo_route(r->kind)) {
+        rec->has_repo = 1;
+        rec->type = r->type;
+        snprintf(rec->repo, sizeof rec->repo, "%s", r->repo);
+        char rev[1024], path[4096];
+        const char *prev, *ppath;
+        route_target(r, rev, sizeof rev, &prev, path, sizeof path, &ppath);
+        if (prev)
+            snprintf(rec->revision, sizeof rec->revision, "%s", prev);
+        if (r->kind == ROUTE_RESOLVE || r->kind == ROUTE_RAW || r->kind == ROUTE_TREE)
+            snprintf(rec->path, sizeof rec->path, "%.512s", path);
+    } else {
+        snprintf(rec->hash, sizeof rec->hash, "%s", r->hash);
+    }
+    http_on_complete(req, audit_respond, audit_done, b);
+    return rec;
+}
+
 static const char *const route_names[ROUTE_COUNT] = {
     [ROUTE_NONE] = "none",         [ROUTE_RESOLVE] = "resolve",     [ROUTE_RAW] = "raw",
     [ROUTE_INFO] = "info",         [ROUTE_REVISION] = "revision",   [ROUTE_TREE] = "tree",
@@ -509,6 +683,8 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
     }
     hub_route r;
     hg_err rc = hub_route_parse(req->path, &r);
+    if (!rc && r.kind > ROUTE_NONE && r.kind < ROUTE_COUNT)
+        r.audit = audit_begin(h, req, &r, route_names[r.kind]);
     if (rc == HG_ERR_INVAL) {
         hub_error(resp, 400, NULL, "Malformed URL: bad percent-encoding or too many segments");
     } else if (rc || r.kind == ROUTE_NONE) {
@@ -527,6 +703,8 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         hub_route_xorb(h, req, resp, &r);
     } else if (r.kind == ROUTE_CHUNK_DEDUP) {
         hub_error(resp, 404, NULL, "Chunk not found");
+    } else if (policy_denies(h, resp, &r)) {
+        /* 403 PolicyDenied, for local and upstream repos alike */
     } else if (hub_upstream_wants(h, &r)) {
         hub_upstream_route(h, req, resp);
     } else {

@@ -7,7 +7,9 @@
 #include <jansson.h>
 
 #include "hub/hub.h"
+#include "hub/hub_audit.h"
 #include "hub/hub_cache.h"
+#include "hub/hub_policy.h"
 #include "upstream/upstream.h"
 
 #define HUB_MAX_SEGS 64
@@ -41,6 +43,7 @@ typedef struct hub_route {
     size_t nrest;
     char *raw_rest[HUB_MAX_SEGS]; /* the same, still percent-encoded */
     char hash[XET_HEX_LEN + 1];
+    hub_audit_rec *audit;  /* this request's audit record (set by hub_handle), or NULL */
 } hub_route;
 
 /* Parses a raw request path.  HG_ERR_NOTFOUND: no such route; HG_ERR_INVAL: bad encoding. */
@@ -60,7 +63,15 @@ struct hub {
     hub_jobs *jobs;
     unsigned ref_ttl_s, neg_ttl_s, auth_ttl_s;
     struct hub_flights *flights;         /* upstream downloads in progress */
+    hub_policy_file *policy;             /* NULL: everything allowed */
+    hub_audit *audit;                    /* NULL: no audit log */
 };
+
+/* Applies the policy to a request: returns 1 after answering 403 PolicyDenied, else 0; notes
+ * the verdict in rec (may be NULL).  Without a policy, 0. */
+int hub_policy_apply(hub *h, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec);
+/* The same with an already acquired policy (to evaluate several paths under one version). */
+int hub_policy_apply_with(const hub_policy *p, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec);
 
 
 
@@ -92,6 +103,8 @@ void hub_store_error(http_response *resp, hg_err rc, const char *what);
 void hub_json(http_response *resp, json_t *v);
 void hub_common_headers(http_response *resp);
 
+/* The token of "Authorization: Bearer <token>", or NULL. */
+const char *hub_bearer(const http_request *req);
 /* Finds the repo and resolves the revision in route->rest; on failure the response is set and
  * a non-zero value returned.  rev_segs is the number of segments the revision consumed. */
 int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs);

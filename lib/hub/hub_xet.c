@@ -251,6 +251,46 @@ static json_t *build_recon(hub *h, const store_content *ct, uint64_t lo, uint64_
     return out;
 }
 
+typedef struct path_check {
+    const hub_policy *p;
+    http_response *resp;
+    hub_policy_req rq;
+    hub_audit_rec *rec;
+    int denied, seen;
+} path_check;
+
+static int check_path(void *arg, const char *path)
+{
+    path_check *pc = arg;
+    pc->seen = 1;
+    pc->rq.path = path;
+    pc->denied = hub_policy_apply_with(pc->p, pc->resp, &pc->rq, pc->rec);
+    return pc->denied; /* stop at the first denial */
+}
+
+/* The policy for a reconstruction: the token's repo and commit (its revision pin included) and,
+ * for local repos, every path of the commit holding that content (one denied path denies the
+ * bytes).  Upstream repos are checked without a path: their trees are not in the store. */
+static int recon_denied(hub *h, http_response *resp, const hub_token *tok, const git_oid *tree, int64_t content_id,
+                        hub_audit_rec *rec)
+{
+    if (!h->policy)
+        return 0;
+    path_check pc = {.resp = resp, .rq = {.type = tok->type, .repo = tok->repo, .revision = tok->commit_hex},
+                     .rec = rec};
+    pc.p = hub_policy_acquire(h->policy);
+    hg_err rc = tree ? store_content_paths(h->st, tree, content_id, check_path, &pc) : HG_OK;
+    if (rc) {
+        hub_store_error(resp, rc, "the file's paths");
+        pc.denied = 1;
+    } else if (!pc.seen) {
+        pc.rq.path = NULL;
+        pc.denied = hub_policy_apply_with(pc.p, resp, &pc.rq, rec);
+    }
+    hub_policy_release((hub_policy **)&pc.p);
+    return pc.denied;
+}
+
 void hub_route_reconstruction(hub *h, const http_request *req, http_response *resp, const hub_route *r, int v2)
 {
     hub_token tok;
@@ -261,6 +301,7 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
     store_repo repo;
     git_oid commit;
     store_commit cm = {0};
+    int local = 0;
     hg_err rc = xet_hash_from_hex(r->hash, strlen(r->hash), &fh);
     if (!rc)
         rc = store_content_by_xet(h->st, &fh, &ct);
@@ -276,8 +317,17 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
             rc = store_commit_get(h->st, repo.id, &commit, &cm);
         if (!rc)
             rc = store_commit_has_content(h->st, &cm.tree, ct.id);
+        local = 1;
     }
+    git_oid tree = cm.tree;
     store_commit_clear(&cm);
+    if (r->audit) {
+        r->audit->has_repo = 1;
+        r->audit->type = tok.type;
+        snprintf(r->audit->repo, sizeof r->audit->repo, "%s", tok.repo);
+        snprintf(r->audit->revision, sizeof r->audit->revision, "%s", tok.commit_hex);
+        snprintf(r->audit->commit, sizeof r->audit->commit, "%s", tok.commit_hex);
+    }
     if (rc == HG_ERR_NOTFOUND || rc == HG_ERR_INVAL) {
         hub_error(resp, 404, NULL, "File not found in the repository this token is for");
         return;
@@ -286,6 +336,8 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
         hub_store_error(resp, rc, "the reconstruction");
         return;
     }
+    if (recon_denied(h, resp, &tok, local ? &tree : NULL, ct.id, r->audit))
+        return;
     uint64_t lo = 0, hi = ct.size ? ct.size - 1 : 0;
     const char *range = http_header(req, "Range");
     if (range) {

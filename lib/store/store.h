@@ -262,6 +262,57 @@ HG_MUST_CHECK hg_err store_import_dir(store *st, const char *src_dir,
                                       const store_import_options *opt,
                                       store_import_result *res);
 
+/* ---- access tokens hubgate issues (store_token.c) ----
+ * A token is STORE_TOKEN_PREFIX + 40 lowercase hex digits (160 random bits from getrandom); the
+ * "hf_" start keeps it usable by @huggingface/hub, which refuses other tokens.  Only its SHA-256
+ * is stored.  A grant gives read access to private local repos (STAR below stands for '*'):
+ *   "STAR"                   everything
+ *   "ORG" or "ORG/STAR"      every repo of the organisation (a legacy one-segment repo is its
+ *                            own organisation)
+ *   "ORG/NAME"               that repo id, whatever its type
+ *   "TYPES/..."              the same limited to one type: TYPES is models, datasets or spaces
+ *                            ("datasets/ORG/NAME", "datasets/ORG", "datasets/STAR")
+ * Grants are stored normalised ("ORG" becomes "ORG/STAR", "TYPES" becomes "TYPES/STAR"). */
+#define STORE_TOKEN_PREFIX "hf_hg_"
+#define STORE_TOKEN_LEN    (sizeof STORE_TOKEN_PREFIX - 1 + 40)
+#define STORE_TOKEN_GRANTS_MAX 1024 /* bytes of the space-separated grant list */
+
+typedef struct store_token_info {
+    int64_t id;
+    char name[128];      /* "" when unnamed */
+    char fingerprint[9]; /* first 8 hex digits of sha256(token): safe to print and log */
+    char grants[STORE_TOKEN_GRANTS_MAX];
+    int64_t created, expires, revoked; /* Unix seconds; expires 0 = never, revoked 0 = not */
+} store_token_info;
+
+/* Normalises one grant into out (see above); HG_ERR_INVAL if it is not one. */
+HG_MUST_CHECK hg_err store_token_grant_norm(const char *grant, char *out, size_t cap);
+/* 1 if the normalised grant list (space-separated) covers the repo. */
+int store_token_grants_cover(const char *grants, store_repo_type type, const char *repo);
+/* The fingerprint of any bearer token (hubgate's or not). */
+void store_token_fingerprint(const char *token, char out[9]);
+/* Creates a token (name may be NULL; expires 0 = never) and writes its secret text to token
+ * (cap > STORE_TOKEN_LEN).  HG_ERR_INVAL: bad grant or name; HG_ERR_CORRUPT: the name is taken. */
+HG_MUST_CHECK hg_err store_token_create(store *st, const char *name, const char *const *grants,
+                                        size_t ngrants, int64_t expires, char *token, size_t cap,
+                                        store_token_info *out);
+typedef int (*store_token_cb)(void *arg, const store_token_info *t);
+HG_MUST_CHECK hg_err store_token_list(store *st, store_token_cb cb, void *arg);
+/* Revokes the token with this decimal id or name (out describes it, revoked already or not);
+ * HG_ERR_NOTFOUND if there is none. */
+HG_MUST_CHECK hg_err store_token_revoke(store *st, const char *id_or_name, store_token_info *out);
+/* HG_OK if token is a hubgate token that is neither revoked nor expired and whose grants cover
+ * the repo; HG_ERR_DENIED otherwise (unknown tokens included); other errors are index
+ * failures.  Reads the index each time, so a revocation counts from the next request on. */
+HG_MUST_CHECK hg_err store_token_allows(store *st, const char *token, store_repo_type type,
+                                        const char *repo);
+
+/* Calls cb with the path of every file of the commit's tree (root_tree) that has this content
+ * (for policies on file names when a request names a content, not a path). */
+typedef int (*store_path_cb)(void *arg, const char *path);
+HG_MUST_CHECK hg_err store_content_paths(store *st, const git_oid *root_tree, int64_t content_id,
+                                         store_path_cb cb, void *arg);
+
 /* ---- verification ---- */
 typedef struct store_verify_report {
     uint64_t xorbs, xorbs_bad, xorbs_missing;

@@ -55,6 +55,12 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS upstream_links(type INTEGER NOT NULL, repo TEXT NOT NULL,"
     "  commit_hex TEXT NOT NULL, content_id INTEGER NOT NULL,"
     "  PRIMARY KEY(type, repo, commit_hex, content_id)) WITHOUT ROWID;"
+    /* Access tokens hubgate issues (store_token.c): only the SHA-256 of a token is kept; grants
+     * are space-separated normalised patterns; times are Unix seconds, 0 = never / not revoked.
+     * Added without a schema bump: older indexes gain the table on open. */
+    "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY, name TEXT UNIQUE,"
+    "  hash BLOB NOT NULL UNIQUE, grants TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');";
 
 static const char *const stmt_sql[STMT_COUNT] = {

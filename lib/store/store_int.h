@@ -60,7 +60,15 @@
     X(ULINK_PUT, "INSERT OR IGNORE INTO upstream_links(type, repo, commit_hex, content_id) "       \
                  "VALUES(?1,?2,?3,?4)")                                                            \
     X(ULINK_GET, "SELECT 1 FROM upstream_links WHERE type=?1 AND repo=?2 AND commit_hex=?3 AND "   \
-                 "content_id=?4")
+                 "content_id=?4")                                                                  \
+    X(TOKEN_INSERT, "INSERT INTO tokens(name, hash, grants, created_at, expires_at) "             \
+                    "VALUES(?1,?2,?3,?4,?5)")                                                      \
+    X(TOKEN_BY_HASH, "SELECT id, hash, grants, expires_at, revoked_at FROM tokens WHERE hash=?1")  \
+    X(TOKEN_LIST, "SELECT id, name, hash, grants, created_at, expires_at, revoked_at FROM tokens " \
+                  "ORDER BY id")                                                                   \
+    X(TOKEN_FIND, "SELECT id, name, hash, grants, created_at, expires_at, revoked_at FROM tokens " \
+                  "WHERE id=?1 OR (?1 IS NULL AND name=?2)")                                       \
+    X(TOKEN_REVOKE, "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at=0")
 
 typedef enum store_stmt_id {
 #define X(name, sql) STMT_##name,

@@ -648,3 +648,28 @@ hg_err store_commit_has_content(store *st, const git_oid *root_tree, int64_t con
     sqlite3_finalize(s);
     return r == SQLITE_ROW ? HG_OK : r == SQLITE_DONE ? HG_ERR_NOTFOUND : HG_ERR_IO;
 }
+
+hg_err store_content_paths(store *st, const git_oid *root_tree, int64_t content_id, store_path_cb cb, void *arg)
+{
+    GET_CONN(st, c);
+    sqlite3_stmt *s;
+    /* The trees reachable from the root with their paths, then the entries naming the content. */
+    static const char sql[] =
+        "WITH RECURSIVE t(oid, dir) AS (SELECT ?1, '' UNION SELECT e.oid, t.dir || e.name || '/' FROM "
+        "tree_entries e JOIN t ON e.tree_oid=t.oid WHERE e.mode=16384) SELECT t.dir || e.name FROM "
+        "tree_entries e JOIN t ON e.tree_oid=t.oid WHERE e.content_id=?2 LIMIT 1000";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_sql_err(c, sqlite3_errcode(c->db), "content paths");
+    sqlite3_bind_blob(s, 1, root_tree->b, 20, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, content_id);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 0);
+        if (p && cb(arg, p)) {
+            r = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return r == SQLITE_DONE ? HG_OK : HG_ERR_IO;
+}
