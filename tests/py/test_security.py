@@ -753,5 +753,64 @@ class AuditTests(ServerCase):
             self.mark = len(read_lines(self.log))
 
 
+# ---------------------------------------------------------------------------------------------
+# Gateway mode: the policy and the audit log for upstream repos (fakehub.py as huggingface.co)
+# ---------------------------------------------------------------------------------------------
+
+class GatewayPolicyTests(Case):
+    UP = "uporg/model"
+
+    @classmethod
+    def setUpClass(cls):
+        import fakehub
+        os.environ.pop("HF_TOKEN", None)  # the gateway must reach the fake anonymously
+        cls.hub = fakehub.FakeHub(hubgate=harness.HUBGATE)
+        cls.files = {"config.json": b'{"upstream": 1}\n', "model.safetensors": det("up-st", 200_000),
+                     "pytorch_model.bin": det("up-bin", 100_000)}
+        cls.commit = cls.hub.add_repo(cls.UP, cls.files, xet=False)
+        cls.hub.add_repo("blocked/model", {"a.txt": b"blocked\n"}, xet=False)
+        cls.dir = harness.tempdir("hubgate-secgw-")
+        cls.log = os.path.join(cls.dir, "audit.log")
+        policy = os.path.join(cls.dir, "policy.json")
+        with open(policy, "w") as f:
+            json.dump({"rules": [{"action": "deny", "formats": ["pickle"], "reason": "no pickles"},
+                                 {"action": "deny", "org": "blocked"}]}, f)
+        cls.srv = harness.Server(os.path.join(cls.dir, "data"), "--upstream", cls.hub.url, "--policy", policy,
+                                 "--audit-log", cls.log).__enter__()
+        cls.port = cls.srv.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+        cls.hub.close()
+        harness.rmtree(cls.dir)
+
+    def upstream_paths(self):
+        return [r.path for r in list(self.hub.requests)]
+
+    def test_upstream_files_and_repos(self):
+        r = self.get("/%s/resolve/main/model.safetensors" % self.UP)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, self.files["model.safetensors"])
+        self.assertEqual(self.get("/api/models/" + self.UP).status, 200)
+        for m in ("HEAD", "GET"):
+            r = self.req(m, "/%s/resolve/main/pytorch_model.bin" % self.UP)
+            self.assertError(r, 403, "PolicyDenied")
+            self.assertIn("no pickles", r.h("X-Error-Message"))
+        r = self.get("/api/models/blocked/model")
+        self.assertError(r, 403, "PolicyDenied")
+        self.assertIn("org blocked", r.h("X-Error-Message"))
+        self.assertFalse([p for p in self.upstream_paths() if "pytorch_model.bin" in p or "blocked" in p],
+                         "denied requests must not reach upstream")
+        lines = wait_lines(self.log, 5)
+        ok = [ln for ln in lines if ln["path"] == "model.safetensors"]
+        self.assertEqual(len(ok), 1, lines)
+        self.assertEqual((ok[0]["status"], ok[0]["bytes"], ok[0]["commit"]),
+                         (200, len(self.files["model.safetensors"]), self.commit))
+        denied = [ln for ln in lines if ln["status"] == 403]
+        self.assertEqual(len(denied), 3, lines)
+        self.assertTrue(all(ln["verdict"] == "deny" for ln in denied))
+
+
 if __name__ == "__main__":
     unittest.main()
