@@ -33,7 +33,7 @@ test-release:
 test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHG_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|protocol|store|gateway|security' 
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|protocol|store|gateway|security|scan' 
 
 test-fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHG_FUZZ=ON >/dev/null
@@ -47,6 +47,7 @@ bench:
 	./build/bench_xet
 	bench/bench_serve.sh $(BENCH_MIB)
 	python3 bench/bench_gateway.py 256
+	bench/bench_scan.sh 8 1024
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

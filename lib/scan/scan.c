@@ -202,7 +202,7 @@ static const uint8_t TORCH_MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a
 static pk_status pickle_at(scan_ctx *c, const scan_src *src, uint64_t off, pk_info *info)
 {
     uint64_t avail = src->size - off;
-    size_t win = avail < (1u << 20) ? (size_t)avail : (1u << 20);
+    size_t win = avail < (16u << 20) ? (size_t)avail : (16u << 20);
     for (;;) {
         uint8_t *buf;
         size_t len;

@@ -90,6 +90,14 @@ void pk_info_free(pk_info *info);
 /* Scans a source as a raw pickle stream (or legacy torch / joblib) and returns the format. */
 const char *scan_pickle_stream(scan_ctx *c, const scan_src *src, const char *name, int strong);
 
+/* ---- names (scan_names.c) ---- */
+/* Exact match of "module.name" (len bytes, may hold NULs) against the allowlist. */
+int scan_name_allowed(const char *full, size_t len);
+/* 1 if the denylist names module/name; *why says which rule. */
+int scan_name_denied(const char *module, const char *name, const char *full, const char **why);
+/* fix_imports renaming (protocol < 3): may point mod and name at constant strings. */
+void scan_name_py2(const char **mod, const char **name);
+
 /* ---- containers and formats ---- */
 const char *scan_zip(scan_ctx *c, const scan_src *src, const char *name);
 void scan_safetensors(scan_ctx *c, const scan_src *src);
