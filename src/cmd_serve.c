@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,46 @@
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
 
+/* "0", "512M", "20G", "10%": bytes, or a share of the file system holding dir.  -1 if bad. */
+static int parse_size(const char *s, const char *dir, uint64_t *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return -1;
+    if (*end == '%' && !end[1]) {
+        struct statvfs vfs;
+        if (v > 100 || statvfs(dir, &vfs))
+            return -1;
+        *out = (uint64_t)((double)vfs.f_blocks * (double)vfs.f_frsize * v / 100);
+        return 0;
+    }
+    double mul = 1;
+    switch (*end) {
+    case 'T': mul *= 1024; /* fall through */
+    case 'G': mul *= 1024; /* fall through */
+    case 'M': mul *= 1024; /* fall through */
+    case 'K': mul *= 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B')
+        end++;
+    if (*end)
+        return -1;
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
 static void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: hubgate serve --data DIR [--listen HOST:PORT] [--public-url URL]\n"
             "                     [--upstream URL | --no-upstream] [--upstream-token-file FILE]\n"
             "                     [--ref-ttl SECONDS] [--auth-ttl SECONDS] [--threads N]\n"
-            "                     [--policy FILE] [--audit-log FILE] [--log-level error|warn|info|debug]\n"
+            "                     [--policy FILE] [--audit-log FILE] [--file-cache SIZE]\n"
+            "                     [--log-level error|warn|info|debug]\n"
             "  --data DIR        content store (created if missing)\n"
             "  --listen ADDR     address to listen on (default 0.0.0.0:8080; port 0 picks one)\n"
             "  --public-url URL  base URL clients use to reach this server, for Links, casUrl and\n"
@@ -55,14 +89,18 @@ static void serve_usage(FILE *f)
             "                    PolicyDenied.  Re-read when the file changes and on SIGHUP (a broken\n"
             "                    file keeps the previous policy; at startup it is fatal)\n"
             "  --audit-log FILE  append one JSON line per repo or content request (README \"Audit\n"
-            "                    log\"); reopened on SIGHUP and when the file is renamed or removed\n");
+            "                    log\"); reopened on SIGHUP and when the file is renamed or removed\n"
+            "  --file-cache SIZE room for plain copies of files of 1 MiB and more, made once a file\n"
+            "                    is downloaded and then served with sendfile (least recently served\n"
+            "                    evicted first): bytes with K, M, G or T, or a percentage of the data\n"
+            "                    directory's file system (default 10%%); 0 turns it off\n");
 }
 
 int cmd_serve(int argc, char **argv)
 {
     const char *data = NULL, *listen = "0.0.0.0:8080", *public_url = NULL, *level = NULL;
     const char *upstream_url = "https://huggingface.co", *token_file = NULL;
-    const char *policy_path = NULL, *audit_path = NULL;
+    const char *policy_path = NULL, *audit_path = NULL, *file_cache = "10%";
     unsigned threads = 0, ref_ttl = 0, auth_ttl = 0;
     int no_upstream = 0;
     for (int i = 0; i < argc; i++) {
@@ -104,6 +142,13 @@ int cmd_serve(int argc, char **argv)
             policy_path = v;
         } else if (!strcmp(a, "--audit-log")) {
             audit_path = v;
+        } else if (!strcmp(a, "--file-cache")) {
+            uint64_t probe;
+            if (parse_size(v, "/", &probe)) {
+                fprintf(stderr, "hubgate serve: --file-cache wants bytes (K, M, G, T) or a percentage, not '%s'\n", v);
+                return 2;
+            }
+            file_cache = v;
         } else if (!strcmp(a, "--ref-ttl") || !strcmp(a, "--auth-ttl")) {
             char *end;
             unsigned long t = strtoul(v, &end, 10);
@@ -200,6 +245,9 @@ int cmd_serve(int argc, char **argv)
         hub_audit_close(&audit);
         return 1;
     }
+    uint64_t file_cache_bytes = 0;
+    if (parse_size(file_cache, data, &file_cache_bytes))
+        file_cache_bytes = 0;
     http_server_options so = {.listen = listen, .threads = threads};
     /* The default public URL depends on the bound port (port 0 picks one): set it once the
      * socket is bound, before the first request can be accepted by the workers... the race is
@@ -208,7 +256,7 @@ int cmd_serve(int argc, char **argv)
     char url[512];
     hub_config hc = {.public_url = public_url};
     rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl, .auth_ttl_s = auth_ttl,
-                                .policy = policy, .audit = audit}, &h);
+                                .policy = policy, .audit = audit, .file_cache = file_cache_bytes}, &h);
     if (!rc)
         rc = http_server_start(&so, hub_handle, h, &srv);
     if (!rc && !public_url) {
@@ -230,6 +278,8 @@ int cmd_serve(int argc, char **argv)
     }
     HG_INFO("hubgate %s serving %s on %s (port %u), public URL %s, %u threads, upstream %s", HG_VERSION, data,
             listen, http_server_port(srv), hc.public_url, threads, up ? upstream_base_url(up) : "none");
+    if (file_cache_bytes)
+        HG_INFO("plain-file cache: up to %.1f GiB in %s/files", (double)file_cache_bytes / (1 << 30), data);
     printf("listening on port %u\n", http_server_port(srv));
     fflush(stdout);
     int sig = 0;

@@ -11,6 +11,7 @@
 
 #include <openssl/hmac.h>
 
+#include "hub/hub_files.h"
 #include "hub/hub_flight.h"
 #include "hub/hub_int.h"
 #include "util/hg_log.h"
@@ -42,12 +43,20 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
     h->policy = cfg->policy;
     h->audit = cfg->audit;
     hub_cache_init(&h->cache);
+    hg_err frc = hub_files_start(st, cfg->file_cache, &h->files);
+    if (frc) {
+        hub_cache_destroy(&h->cache);
+        free(h->public_url);
+        free(h);
+        return frc;
+    }
     if (h->up) {
-        hg_err rc = hub_flights_new(st, h->up, &h->flights);
+        hg_err rc = hub_flights_new(st, h->up, h->files, &h->flights);
         if (!rc)
             rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
         if (rc) {
             hub_flights_free(&h->flights);
+            hub_files_stop(&h->files);
             hub_cache_destroy(&h->cache);
             free(h->public_url);
             free(h);
@@ -85,6 +94,7 @@ void hub_free(hub **ph)
         return;
     hub_jobs_stop(h);
     hub_flights_free(&h->flights);
+    hub_files_stop(&h->files);
     free(h->public_url);
     hub_cache_destroy(&h->cache);
     free(h);
@@ -644,6 +654,13 @@ static void metrics(hub *h, http_response *resp)
                      us.calls, us.retries, us.failures, us.body_bytes, us.xet_bodies, us.xet_terms,
                      us.xet_fetches, us.xet_fallbacks);
     }
+    if (!rc)
+        rc = hg_buf_append(&b, line, (size_t)n);
+    uint64_t fbytes;
+    unsigned long fmade, fserved;
+    hub_files_stats(h->files, &fbytes, &fmade, &fserved);
+    n = snprintf(line, sizeof line, "hubgate_plain_files_bytes %llu\nhubgate_plain_files_made_total %lu\n"
+                 "hubgate_plain_files_served_total %lu\n", (unsigned long long)fbytes, fmade, fserved);
     if (!rc)
         rc = hg_buf_append(&b, line, (size_t)n);
     if (!rc)

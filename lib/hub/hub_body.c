@@ -245,6 +245,17 @@ int hub_body_serve(hub_body **pb, http_response *resp, const char *range_hdr, ui
         *pb = NULL;
         return -1;
     }
+    if (b->fd >= 0 && b->nsegs == 1 && !b->segs[0].lit) {
+        /* One range of an open file: sendfile, no copy through a buffer. */
+        resp->body_kind = HTTP_BODY_FD;
+        resp->fd = b->fd;
+        resp->fd_off = b->segs[0].off;
+        resp->fd_len = b->segs[0].len;
+        b->fd = -1;
+        hub_body_free(b);
+        *pb = NULL;
+        return 0;
+    }
     hub_body_attach(b, resp);
     *pb = NULL;
     return 0;

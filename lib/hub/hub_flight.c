@@ -12,7 +12,9 @@
 
 #include <openssl/evp.h>
 
+#include "hub/hub_files.h"
 #include "hub/hub_flight.h"
+#include "store/store_files.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
 
@@ -50,6 +52,7 @@ struct hub_flight {
 struct hub_flights {
     store *st;
     upstream *up;
+    struct hub_files *files; /* plain copies (borrowed), or NULL */
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* running reached 0 */
     hub_flight **v;       /* transfers in progress (until ingested) */
@@ -57,7 +60,6 @@ struct hub_flights {
     unsigned running;
     int stopping;         /* read by transfer threads without the lock: a hint to abort */
     unsigned long started;
-    unsigned long seq;
 };
 
 static uint64_t mono_ms(void)
@@ -67,13 +69,14 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-hg_err hub_flights_new(store *st, upstream *up, hub_flights **out)
+hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out)
 {
     hub_flights *fs = calloc(1, sizeof *fs);
     if (!fs)
         return HG_ERR_NOMEM;
     fs->st = st;
     fs->up = up;
+    fs->files = files;
     pthread_mutex_init(&fs->mu, NULL);
     pthread_cond_init(&fs->idle, NULL);
     *out = fs;
@@ -270,11 +273,14 @@ static void *flight_main(void *arg)
     if (!rc) {
         store_content ct;
         hg_err src = fsync(f->fd) == 0 ? store_add_content_fd(f->reg->st, f->fd, f->size, &ct) : HG_ERR_IO;
-        if (src)
+        if (src) {
             HG_ERROR("cannot store %.200s after downloading it: %s", f->path, hg_strerror(src));
-        else
+        } else {
             HG_INFO("cached %.200s: %llu bytes in %llu ms", f->path, (unsigned long long)f->size,
                     (unsigned long long)(mono_ms() - t0));
+            /* The verified body is already one plain file: keep it for sendfile. */
+            hub_files_adopt(f->reg->files, &ct, f->fd);
+        }
     } else {
         HG_WARN("download of %.200s failed: %s", f->path, msg);
     }
@@ -313,15 +319,12 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
         flight_free(f);
         return HG_ERR_NOMEM;
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/tmp/download.%ld.%lu", store_dir(fs->st), (long)getpid(), ++fs->seq);
-    f->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (f->fd < 0) {
-        HG_ERROR("create %s: %s", tmp, strerror(errno));
+    hg_err rc = store_files_tmpfile(fs->st, &f->fd);
+    if (rc) {
+        f->fd = -1;
         flight_free(f);
-        return HG_ERR_IO;
+        return rc;
     }
-    unlink(tmp);
     *out = f;
     return HG_OK;
 }

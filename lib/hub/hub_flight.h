@@ -32,9 +32,11 @@
 #include "upstream/upstream.h"
 
 typedef struct hub_flights hub_flights;
+struct hub_files;
 typedef struct hub_flight hub_flight;
 
-HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, hub_flights **out);
+/* files (may be NULL) receives every verified download as a plain copy (hub_files.h). */
+HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out);
 /* Aborts every transfer, wakes every parked reader (they fail) and waits for the threads. */
 void hub_flights_stop(hub_flights *fs);
 void hub_flights_free(hub_flights **fs);

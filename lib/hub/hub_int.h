@@ -63,6 +63,7 @@ struct hub {
     hub_jobs *jobs;
     unsigned ref_ttl_s, neg_ttl_s, auth_ttl_s;
     struct hub_flights *flights;         /* upstream downloads in progress */
+    struct hub_files *files;             /* plain copies for sendfile, or NULL */
     hub_policy_file *policy;             /* NULL: everything allowed */
     hub_audit *audit;                    /* NULL: no audit log */
 };

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "hub/hub_body.h"
+#include "hub/hub_files.h"
 #include "hub/hub_int.h"
 
 static const char *content_type_for(const char *path)
@@ -139,16 +142,25 @@ void hub_serve_file(hub *h, const http_request *req, http_response *resp, const 
             }
         return;
     }
+    /* A content served often has a plain copy that goes out with sendfile (hub_files.h). */
+    int plain = -1;
+    if (!serve_pointer && !f->flight && f->ct->id && strcmp(req->method, "HEAD") != 0 &&
+        hub_files_open(h->files, f->ct, &plain))
+        plain = -1;
     hub_body *b;
-    rc = serve_pointer ? hub_body_new_mem(ptr, plen, &b)
-         : f->flight   ? hub_body_new_flight(f->flight, &b)
-                       : hub_body_new(h->st, f->ct, -1, &b);
+    rc = serve_pointer  ? hub_body_new_mem(ptr, plen, &b)
+         : f->flight    ? hub_body_new_flight(f->flight, &b)
+         : plain >= 0   ? hub_body_new(h->st, NULL, plain, &b)
+                        : hub_body_new(h->st, f->ct, -1, &b);
+    if (rc && plain >= 0)
+        close(plain);
     if (rc) {
         hub_store_error(resp, rc, "the file");
         return;
     }
     uint64_t size = serve_pointer ? plen : f->ct->size;
-    if (!serve_pointer && !f->flight && size > 0 && strcmp(req->method, "HEAD") != 0 && (rc = hub_body_prepare(b))) {
+    if (!serve_pointer && !f->flight && plain < 0 && size > 0 && strcmp(req->method, "HEAD") != 0 &&
+        (rc = hub_body_prepare(b))) {
         /* Missing or truncated xorbs: say so now rather than start a 200 that cannot finish. */
         hub_body_free(b);
         if (rc == HG_ERR_CORRUPT)
