@@ -194,11 +194,26 @@ static hg_err upstream_path(const http_request *req, char *out, size_t cap)
     return o < cap ? HG_OK : HG_ERR_TOOBIG;
 }
 
+/* The client's Authorization as far as upstream is concerned: NULL when it has none, or when
+ * it is a token this gateway issued (hub_ctx_resolve), which is a secret of this site that must
+ * never travel to huggingface.co; such a client is anonymous upstream. */
+static const char *upstream_auth_header(const http_request *req)
+{
+    const char *a = http_header(req, "Authorization");
+    if (!a || !*a)
+        return NULL;
+    const char *t = a;
+    if (!strncasecmp(t, "Bearer ", 7))
+        for (t += 7; *t == ' '; t++)
+            ;
+    return strncmp(t, STORE_TOKEN_PREFIX, strlen(STORE_TOKEN_PREFIX)) ? a : NULL;
+}
+
 /* sha256 of the client's token, as a cache-key component: answers fetched with a token are
  * only reused for the same token. */
 static void auth_tag(const http_request *req, char out[17])
 {
-    const char *a = http_header(req, "Authorization");
+    const char *a = upstream_auth_header(req);
     if (!a || !*a) {
         snprintf(out, 17, "anon");
         return;
@@ -364,8 +379,8 @@ static int64_t cache_expiry(hub *h, const ukeys *k, int immutable, long status)
  * gateway's own token): see above. */
 static const char *client_auth(const http_request *req)
 {
-    const char *a = http_header(req, "Authorization");
-    return a && *a ? a : "";
+    const char *a = upstream_auth_header(req);
+    return a ? a : "";
 }
 
 static int unreachable(hg_err rc, long status)
@@ -703,7 +718,7 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
     if (rc == HG_ERR_NOTFOUND) {
         /* Not stored: join (or start) the one transfer of this content and stream it as it
          * arrives.  The flight re-checks nothing: it is the only writer of this content. */
-        hub_flight_spec spec = {.id = id, .path = req->path, .authorization = http_header(req, "Authorization"),
+        hub_flight_spec spec = {.id = id, .path = req->path, .authorization = upstream_auth_header(req),
                                 .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob,
                                 .head = f.fresh ? &ur : NULL};
         memcpy(spec.sha256, f.sha256, 32);

@@ -780,6 +780,18 @@ class TestUpstreamDown(GatewayCase):
 # ---------------------------------------------------------------------------------------------
 
 class TestIsolation(GatewayCase):
+    def test_hubgate_tokens_never_go_upstream(self):
+        """A token this gateway issued (for its private local repos) is a secret of the site:
+        a client that sends it for an upstream repo is anonymous upstream."""
+        own = "hf_hg_" + "0123456789abcdef" * 2 + "01234567"
+        HUB.requests.clear()
+        for p in ("config.json", "model.safetensors"):
+            self.get_ok(PLAIN, p, own)
+        r = self.g("GET", "/api/models/%s" % PLAIN, auth(own))
+        self.assertEqual(r.status, 200, repr(r))
+        seen = [q for q in list(HUB.requests) if own in json.dumps(q.headers)]
+        self.assertEqual(seen, [], "a hubgate token reached the upstream")
+
     def denied(self, repo, expect, secret_bodies):
         """Every route of repo for no token and hf_bad: never 2xx, never the bytes."""
         paths = [("GET", "/api/models/%s" % repo, None), ("GET", "/api/models/%s/revision/main" % repo, None),
