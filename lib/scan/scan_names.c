@@ -27,7 +27,7 @@ static const char *const ALLOW[] = {
     "torch.BoolStorage", "torch.BFloat16Storage", "torch.ComplexDoubleStorage",
     "torch.ComplexFloatStorage", "torch.QInt8Storage", "torch.QInt32Storage",
     "torch.QUInt8Storage", "torch.QUInt4x2Storage", "torch.QUInt2x4Storage",
-    "torch.storage.TypedStorage", "torch.storage.UntypedStorage",
+    "torch.storage.TypedStorage", "torch.storage.UntypedStorage", "torch.UntypedStorage",
     "torch.float64", "torch.float32", "torch.float16", "torch.bfloat16", "torch.int64",
     "torch.int32", "torch.int16", "torch.int8", "torch.uint8", "torch.bool", "torch.complex128",
     "torch.complex64", "torch.qint8", "torch.qint32", "torch.quint8", "torch.quint4x2",

@@ -1290,7 +1290,7 @@ static void step(pk_vm *m, uint8_t op)
                         {"torch.ComplexFloatStorage", 8}, {"torch.QInt8Storage", 1},
                         {"torch.QInt32Storage", 4}, {"torch.QUInt8Storage", 1},
                         {"torch.QUInt4x2Storage", 1}, {"torch.QUInt2x4Storage", 1},
-                        {"torch.storage.UntypedStorage", 1},
+                        {"torch.storage.UntypedStorage", 1}, {"torch.UntypedStorage", 1},
                     };
                     st->elsize = 0;
                     for (size_t i = 0; i < sizeof(SZ) / sizeof(SZ[0]); i++)
