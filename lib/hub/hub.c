@@ -722,10 +722,14 @@ void hub_handle(void *arg, const http_request *req, http_response *resp)
         hub_error(resp, 404, NULL, "Chunk not found");
     } else if (policy_denies(h, resp, &r)) {
         /* 403 PolicyDenied, for local and upstream repos alike */
-    } else if (hub_upstream_wants(h, &r)) {
-        hub_upstream_route(h, req, resp);
     } else {
-        handle_repo_route(h, req, resp, &r);
+        store_read_begin(h->st); /* ended by store_release below */
+        if (hub_upstream_wants(h, &r)) {
+            store_read_end(h->st);
+            hub_upstream_route(h, req, resp);
+        } else {
+            handle_repo_route(h, req, resp, &r);
+        }
     }
     if (r.kind > ROUTE_NONE && r.kind < ROUTE_COUNT)
         __atomic_add_fetch(&h->requests[r.kind], 1, __ATOMIC_RELAXED);

@@ -181,8 +181,33 @@ void store_release(store *st)
     if (!c)
         return;
     for (sqlite3_stmt *s = sqlite3_next_stmt(c->db, NULL); s; s = sqlite3_next_stmt(c->db, s))
-        if (sqlite3_stmt_busy(s))
+        if (sqlite3_stmt_busy(s) && s != c->stmt[STMT_READ_END])
             sqlite3_reset(s);
+    store_read_end(st);
+}
+
+void store_read_begin(store *st)
+{
+    store_conn *c = store_conn_get(st);
+    sqlite3_stmt *s = c && !c->reading && sqlite3_get_autocommit(c->db) ? store_stmt(c, STMT_READ_BEGIN) : NULL;
+    /* A failure only costs speed: every lookup then runs in a transaction of its own. */
+    if (s && sqlite3_step(s) == SQLITE_DONE)
+        c->reading = 1;
+    if (s)
+        sqlite3_reset(s);
+}
+
+void store_read_end(store *st)
+{
+    store_conn *c = pthread_getspecific(st->conn_key);
+    if (!c || !c->reading)
+        return;
+    c->reading = 0;
+    sqlite3_stmt *s = store_stmt(c, STMT_READ_END);
+    if (s && sqlite3_step(s) != SQLITE_DONE)
+        HG_WARN("index: ending a read transaction: %s", sqlite3_errmsg(c->db));
+    if (s)
+        sqlite3_reset(s);
 }
 
 void store_thread_exit(store *st)

@@ -68,7 +68,9 @@
                   "ORDER BY id")                                                                   \
     X(TOKEN_FIND, "SELECT id, name, hash, grants, created_at, expires_at, revoked_at FROM tokens " \
                   "WHERE id=?1 OR (?1 IS NULL AND name=?2)")                                       \
-    X(TOKEN_REVOKE, "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at=0")
+    X(TOKEN_REVOKE, "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at=0")              \
+    X(READ_BEGIN, "BEGIN")                                                                         \
+    X(READ_END, "COMMIT")
 
 typedef enum store_stmt_id {
 #define X(name, sql) STMT_##name,
@@ -80,6 +82,7 @@ typedef enum store_stmt_id {
 typedef struct store_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
+    int reading; /* inside store_read_begin */
 } store_conn;
 
 struct store {
