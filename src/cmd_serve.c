@@ -15,6 +15,7 @@
 #include "hub/hub.h"
 #include "hub/hub_audit.h"
 #include "hub/hub_policy.h"
+#include "hub/hub_scan.h"
 #include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/hg_fs.h"
@@ -59,6 +60,7 @@ static void serve_usage(FILE *f)
             "                     [--upstream URL | --no-upstream] [--upstream-token-file FILE]\n"
             "                     [--ref-ttl SECONDS] [--auth-ttl SECONDS] [--threads N]\n"
             "                     [--policy FILE] [--audit-log FILE] [--file-cache SIZE]\n"
+            "                     [--scan block|warn|off]\n"
             "                     [--log-level error|warn|info|debug]\n"
             "  --data DIR        content store (created if missing)\n"
             "  --listen ADDR     address to listen on (default 0.0.0.0:8080; port 0 picks one)\n"
@@ -93,7 +95,11 @@ static void serve_usage(FILE *f)
             "  --file-cache SIZE room for plain copies of files of 1 MiB and more, made once a file\n"
             "                    is downloaded and then served with sendfile (least recently served\n"
             "                    evicted first): bytes with K, M, G or T, or a percentage of the data\n"
-            "                    directory's file system (default 10%%); 0 turns it off\n");
+            "                    directory's file system (default 10%%); 0 turns it off\n"
+            "  --scan MODE       the model-file scanner on every LFS file (hubgate scan), once per\n"
+            "                    content: block (default) refuses files it blocks (403\n"
+            "                    BlockedByScanner) and holds cold pickle/zip downloads back until\n"
+            "                    judged; warn serves everything, flagged in X-Hubgate-Scan; off\n");
 }
 
 int cmd_serve(int argc, char **argv)
@@ -101,6 +107,7 @@ int cmd_serve(int argc, char **argv)
     const char *data = NULL, *listen = "0.0.0.0:8080", *public_url = NULL, *level = NULL;
     const char *upstream_url = "https://huggingface.co", *token_file = NULL;
     const char *policy_path = NULL, *audit_path = NULL, *file_cache = "10%";
+    int scan_mode = HUB_SCAN_BLOCK;
     unsigned threads = 0, ref_ttl = 0, auth_ttl = 0;
     int no_upstream = 0;
     for (int i = 0; i < argc; i++) {
@@ -142,6 +149,12 @@ int cmd_serve(int argc, char **argv)
             policy_path = v;
         } else if (!strcmp(a, "--audit-log")) {
             audit_path = v;
+        } else if (!strcmp(a, "--scan")) {
+            scan_mode = hub_scan_mode_parse(v);
+            if (scan_mode < 0) {
+                fprintf(stderr, "hubgate serve: --scan must be block, warn or off, not '%s'\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--file-cache")) {
             uint64_t probe;
             if (parse_size(v, "/", &probe)) {
@@ -256,7 +269,8 @@ int cmd_serve(int argc, char **argv)
     char url[512];
     hub_config hc = {.public_url = public_url};
     rc = hub_new(st, &(hub_config){.public_url = "http://127.0.0.1", .up = up, .ref_ttl_s = ref_ttl, .auth_ttl_s = auth_ttl,
-                                .policy = policy, .audit = audit, .file_cache = file_cache_bytes}, &h);
+                                .policy = policy, .audit = audit, .file_cache = file_cache_bytes,
+                                .scan_mode = scan_mode}, &h);
     if (!rc)
         rc = http_server_start(&so, hub_handle, h, &srv);
     if (!rc && !public_url) {

@@ -41,6 +41,7 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
     h->neg_ttl_s = cfg->neg_ttl_s ? cfg->neg_ttl_s : 10;
     h->auth_ttl_s = cfg->auth_ttl_s ? cfg->auth_ttl_s : 300;
     h->policy = cfg->policy;
+    h->scan_mode = cfg->scan_mode;
     h->audit = cfg->audit;
     hub_cache_init(&h->cache);
     hg_err frc = hub_files_start(st, cfg->file_cache, &h->files);
@@ -51,7 +52,7 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
         return frc;
     }
     if (h->up) {
-        hg_err rc = hub_flights_new(st, h->up, h->files, &h->flights);
+        hg_err rc = hub_flights_new(st, h->up, h->files, cfg->scan_mode, &h->flights);
         if (!rc)
             rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
         if (rc) {

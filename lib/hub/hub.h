@@ -27,6 +27,7 @@ typedef struct hub_config {
     unsigned neg_ttl_s;       /* how long upstream 404s are reused (default 10) */
     unsigned auth_ttl_s;      /* how long upstream's "yes" to a client token is reused (default 300) */
     uint64_t file_cache;      /* bytes of plain copies kept for sendfile (hub_files.h); 0: none */
+    int scan_mode;            /* hub_scan_mode (hub_scan.h): what scanner verdicts mean */
     struct hub_policy_file *policy; /* serving policy (borrowed; hub_policy.h), or NULL */
     struct hub_audit *audit;        /* audit log (borrowed; hub_audit.h), or NULL */
 } hub_config;

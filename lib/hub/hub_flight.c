@@ -14,6 +14,8 @@
 
 #include "hub/hub_files.h"
 #include "hub/hub_flight.h"
+#include "hub/hub_scan.h"
+#include "scan/scan.h"
 #include "store/store_files.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
@@ -24,6 +26,9 @@
 #define WAKE_MS 20
 
 enum { FLIGHT_RUNNING = 0, FLIGHT_VERIFIED, FLIGHT_FAILED };
+
+/* When clients may see the bytes of a transfer the scanner has to judge. */
+enum { GATE_OPEN = 0, GATE_UNDECIDED, GATE_HEADER, GATE_WHOLE };
 
 struct hub_flight {
     hub_flights *reg;
@@ -47,12 +52,16 @@ struct hub_flight {
     size_t nparked, capparked;
     uint64_t woke_at;     /* `written` at the last wake */
     uint64_t woke_ms;
+    int gate;             /* GATE_*: nothing is visible before it is OPEN */
+    uint64_t gate_need;   /* GATE_HEADER: bytes the header takes */
+    hub_scan_info scan;   /* the verdict the gate opened with (known 0: none) */
 };
 
 struct hub_flights {
     store *st;
     upstream *up;
     struct hub_files *files; /* plain copies (borrowed), or NULL */
+    int scan_mode;           /* hub_scan_mode */
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* running reached 0 */
     hub_flight **v;       /* transfers in progress (until ingested) */
@@ -69,11 +78,12 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out)
+hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, int scan_mode, hub_flights **out)
 {
     hub_flights *fs = calloc(1, sizeof *fs);
     if (!fs)
         return HG_ERR_NOMEM;
+    fs->scan_mode = scan_mode;
     fs->st = st;
     fs->up = up;
     fs->files = files;
@@ -176,6 +186,80 @@ static void resume_all(http_park **v, size_t n)
     free(v);
 }
 
+/* ---- the scanner's gate ---- */
+
+/* Bytes of a body the gate looks at before it decides. */
+#define GATE_PREFIX (64u * 1024)
+
+/* How long a body of size bytes (file path) whose first bytes are b[0..n) must wait for the
+ * scanner.  A safetensors header is judged alone; anything else is judged by the scanner on the
+ * prefix: what it cannot tell from opaque data (zip, pickle, npy, gguf... or a prefix that is
+ * the start of something it would have to read further) waits for the whole body. */
+static int gate_for(const uint8_t *b, size_t n, uint64_t size, const char *path, uint64_t *need)
+{
+    if (n >= 9) {
+        uint64_t hl = 0;
+        for (int i = 7; i >= 0; i--)
+            hl = hl << 8 | b[i];
+        size_t i = 8;
+        while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t'))
+            i++;
+        if (hl >= 2 && hl <= (100u << 20) && hl <= size - 8 && i < n && b[i] == '{') {
+            *need = 8 + hl;
+            return GATE_HEADER;
+        }
+    }
+    if (n >= 4 && !memcmp(b, "PAR1", 4))
+        return GATE_OPEN; /* parquet by its head (the tail tells for sure: the last byte waits) */
+    scan_result r;
+    if (scan_mem(b, n, path, &r))
+        return GATE_WHOLE;
+    int opaque = r.verdict == SCAN_ALLOW && r.format && (!strcmp(r.format, "unknown") || !strcmp(r.format, "empty"));
+    scan_result_free(&r);
+    return opaque ? GATE_OPEN : GATE_WHOLE;
+}
+
+/* On the transfer thread, after each write: moves the gate along; 1 when it just opened. */
+static int gate_step(hub_flight *f, uint64_t written)
+{
+    uint64_t want = f->size < GATE_PREFIX ? f->size : GATE_PREFIX;
+    if (f->gate == GATE_UNDECIDED && written >= want) {
+        uint8_t *head = malloc(want ? want : 1);
+        int g = !head || hg_pread_all(f->fd, head, (size_t)want, 0) ? GATE_WHOLE
+                                                                    : gate_for(head, (size_t)want, f->size, f->path, &f->gate_need);
+        free(head);
+        if (g == GATE_OPEN) {
+            pthread_mutex_lock(&f->mu);
+            f->gate = GATE_OPEN;
+            pthread_mutex_unlock(&f->mu);
+            return 1;
+        }
+        f->gate = g; /* only this thread reads it while not OPEN */
+    }
+    if (f->gate == GATE_HEADER && written >= f->gate_need) {
+        /* A provisional judgement of the header alone: a safetensors file is decided by it. */
+        hub_scan_info info;
+        hg_err rc = hub_scan_fd(f->reg->st, f->sha256, f->fd, f->size, f->path, 0, &info);
+        if (rc || strcmp(info.format, "safetensors") || info.verdict == SCAN_BLOCK) {
+            f->gate = GATE_WHOLE; /* the whole body decides, after the last byte */
+            return 0;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->scan = info;
+        f->gate = GATE_OPEN;
+        pthread_mutex_unlock(&f->mu);
+        return 1;
+    }
+    return 0;
+}
+
+void hub_flight_scan(hub_flight *f, hub_scan_info *info)
+{
+    pthread_mutex_lock(&f->mu);
+    *info = f->scan;
+    pthread_mutex_unlock(&f->mu);
+}
+
 /* ---- the transfer ---- */
 
 static int flight_sink(void *arg, const void *data, size_t len)
@@ -189,12 +273,13 @@ static int flight_sink(void *arg, const void *data, size_t len)
         return -1;
     http_park **wake = NULL;
     size_t nwake = 0;
+    int opened = f->gate != GATE_OPEN && gate_step(f, off + len);
     pthread_mutex_lock(&f->mu);
     int first = f->written == 0;
     f->written += len;
-    if (f->nparked && (f->written - f->woke_at >= WAKE_BYTES || mono_ms() - f->woke_ms >= WAKE_MS))
+    if (f->nparked && (opened || f->written - f->woke_at >= WAKE_BYTES || mono_ms() - f->woke_ms >= WAKE_MS))
         nwake = take_parked(f, &wake);
-    if (first)
+    if (first || opened)
         pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     resume_all(wake, nwake);
@@ -261,11 +346,28 @@ static void *flight_main(void *arg)
     char msg[256] = "";
     uint64_t t0 = mono_ms();
     hg_err rc = fetch_verified(f, msg, sizeof msg);
+    hub_scan_info scan = {0};
+    if (!rc && f->is_lfs && f->reg->scan_mode != HUB_SCAN_OFF) {
+        /* The verdict on the whole body, kept for every later request; a held body is released
+         * with it (and refused by the request if it blocks). */
+        hg_err src = hub_scan_fd(f->reg->st, f->sha256, f->fd, f->size, f->path, 1, &scan);
+        if (src && f->gate != GATE_OPEN && f->reg->scan_mode == HUB_SCAN_BLOCK) {
+            snprintf(msg, sizeof msg, "the downloaded file could not be scanned (%s)", hg_strerror(src));
+            rc = HG_ERR_IO;
+        }
+    }
     http_park **wake;
     pthread_mutex_lock(&f->mu);
-    f->state = rc ? FLIGHT_FAILED : FLIGHT_VERIFIED;
-    f->err = rc;
-    snprintf(f->msg, sizeof f->msg, "%s", msg);
+    /* Bytes already streaming (opaque by their prefix, or a safetensors header that passed)
+     * whose whole body blocks: their readers lose the last byte, as with bad bytes. */
+    int late_block = !rc && f->gate == GATE_OPEN && scan.known && scan.verdict == SCAN_BLOCK &&
+                     f->reg->scan_mode == HUB_SCAN_BLOCK;
+    if (scan.known || f->gate != GATE_OPEN)
+        f->scan = scan; /* the whole body's verdict, for requests that join from now on */
+    f->gate = GATE_OPEN;
+    f->state = rc || late_block ? FLIGHT_FAILED : FLIGHT_VERIFIED;
+    f->err = rc ? rc : late_block ? HG_ERR_DENIED : HG_OK;
+    snprintf(f->msg, sizeof f->msg, "%s", late_block ? "blocked by the model-file scanner" : msg);
     size_t nwake = take_parked(f, &wake);
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
@@ -307,6 +409,7 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
     memcpy(f->sha256, spec->sha256, 32);
     f->blob = spec->blob;
     f->woke_ms = mono_ms();
+    f->gate = spec->is_lfs && fs->scan_mode == HUB_SCAN_BLOCK ? GATE_UNDECIDED : GATE_OPEN;
     if (spec->head && (f->head = malloc(sizeof *f->head)) != NULL) {
         upstream_response_init(f->head);
         if (upstream_response_copy_head(f->head, spec->head)) {
@@ -381,7 +484,7 @@ hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight 
 hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
 {
     pthread_mutex_lock(&f->mu);
-    while (f->state == FLIGHT_RUNNING && (f->written == 0 || f->size == 0))
+    while (f->state == FLIGHT_RUNNING && (f->written == 0 || f->size == 0 || f->gate != GATE_OPEN))
         pthread_cond_wait(&f->cv, &f->mu);
     hg_err rc = f->state == FLIGHT_FAILED ? (f->err ? f->err : HG_ERR_UPSTREAM) : HG_OK;
     if (rc)
@@ -401,7 +504,7 @@ ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint
     /* The response's last byte and the file's wait for the verdict. */
     uint64_t visible = f->size;
     if (f->state != FLIGHT_VERIFIED) {
-        visible = f->written < f->size ? f->written : f->size - 1;
+        visible = f->gate != GATE_OPEN ? 0 : f->written < f->size ? f->written : f->size - 1;
         if (hold < visible)
             visible = hold;
     }

@@ -12,6 +12,11 @@
  *    upstream announced (a Range response too: a sha256 or git blob id says nothing about a
  *    part).  On failure every reader is aborted, so a client never completes a download of bad
  *    bytes: it sees a short body (and Python, say, resumes with a Range into a new flight).
+ *  - With the scanner on, an LFS body is held back until the scanner may judge it: formats it
+ *    judges from the header (safetensors) from the header on, formats that need the whole body
+ *    (pickles, zip checkpoints, npy, gguf...: whatever the scanner cannot call opaque data from
+ *    the first 64 KiB) after the last byte (hub_scan.h); opaque data streams at once and is
+ *    judged when complete.
  *  - Verified bytes are ingested into the store (chunked into xorbs, deduplicated) before the
  *    flight leaves the registry, so a later request finds either the flight or the content.
  *  - A client that disconnects only drops its reference: the transfer goes on for the others
@@ -35,8 +40,10 @@ typedef struct hub_flights hub_flights;
 struct hub_files;
 typedef struct hub_flight hub_flight;
 
-/* files (may be NULL) receives every verified download as a plain copy (hub_files.h). */
-HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out);
+/* files (may be NULL) receives every verified download as a plain copy (hub_files.h);
+ * scan_mode (hub_scan_mode) says whether LFS bodies are judged by the scanner before release. */
+HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, int scan_mode,
+                                     hub_flights **out);
 /* Aborts every transfer, wakes every parked reader (they fail) and waits for the threads. */
 void hub_flights_stop(hub_flights *fs);
 void hub_flights_free(hub_flights **fs);
@@ -70,6 +77,10 @@ HG_MUST_CHECK hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
  * completes with bytes that may still fail verification. */
 ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold,
                         http_park *park);
+/* The scanner's verdict on the transfer's bytes, as far as hub_flight_wait_start let them
+ * through (info->known 0: none, scanning is off or the format needs none before release). */
+struct hub_scan_info;
+void hub_flight_scan(hub_flight *f, struct hub_scan_info *info);
 /* Another reference to f (for a response body). */
 hub_flight *hub_flight_ref(hub_flight *f);
 void hub_flight_release(hub_flight **f);

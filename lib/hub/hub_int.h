@@ -64,6 +64,7 @@ struct hub {
     unsigned ref_ttl_s, neg_ttl_s, auth_ttl_s;
     struct hub_flights *flights;         /* upstream downloads in progress */
     struct hub_files *files;             /* plain copies for sendfile, or NULL */
+    int scan_mode;                       /* hub_scan_mode */
     hub_policy_file *policy;             /* NULL: everything allowed */
     hub_audit *audit;                    /* NULL: no audit log */
 };

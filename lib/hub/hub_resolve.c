@@ -15,6 +15,8 @@
 
 #include "hub/hub_body.h"
 #include "hub/hub_files.h"
+#include "hub/hub_flight.h"
+#include "hub/hub_scan.h"
 #include "hub/hub_int.h"
 
 static const char *content_type_for(const char *path)
@@ -91,8 +93,29 @@ void hub_route_resolve(hub_ctx *x, int raw)
     hub_serve_file(x->h, x->req, x->resp, &f);
 }
 
+/* The scanner's say on an LFS file (hub_scan.h): 1 when the response became a refusal. */
+static int scan_refuses(hub *h, http_response *resp, const hub_file *f)
+{
+    if (h->scan_mode == HUB_SCAN_OFF || !f->is_lfs || f->raw)
+        return 0;
+    hub_scan_info info = {0};
+    hg_err rc = HG_OK;
+    if (f->flight)
+        hub_flight_scan(f->flight, &info);
+    else if (f->ct->id)
+        rc = hub_scan_content(h->st, f->ct, f->path, &info);
+    if (rc && h->scan_mode == HUB_SCAN_BLOCK) {
+        /* Unjudged is not allowed: the bytes wait until the scanner can read them. */
+        hub_error(resp, 503, NULL, "%.200s cannot be scanned right now (%s); try again later", f->path, hg_strerror(rc));
+        return 1;
+    }
+    return hub_scan_apply((hub_scan_mode)h->scan_mode, &info, f->path, resp);
+}
+
 void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f)
 {
+    if (scan_refuses(h, resp, f))
+        return;
     char etag[80], sha[65], oid[GIT_OID_HEX_LEN + 1], ptr[GIT_LFS_POINTER_MAX + 1];
     size_t plen = 0;
     int serve_pointer = f->raw && f->is_lfs;

@@ -728,6 +728,8 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
             hub_flight_release(&fl);
             if (rc == HG_ERR_CORRUPT)
                 hub_error(resp, 502, NULL, "%s", msg);
+            else if (rc == HG_ERR_DENIED)
+                hub_error(resp, 403, "BlockedByScanner", "%.200s was %s", req->path, msg);
             else
                 hub_error(resp, strstr(msg, "imeout") || strstr(msg, "timed out") ? 504 : 502, NULL,
                           "Upstream unavailable: %s", msg);

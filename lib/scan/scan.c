@@ -465,6 +465,13 @@ const char *scan_dispatch(scan_ctx *c, const scan_src *src, const char *name)
         scan_npy(c, src);
         return "npy";
     }
+    if (hn >= 4 && !memcmp(h, "PAR1", 4) && src->size >= 12) {
+        /* Parquet (datasets): "PAR1" at both ends; columnar data, nothing that runs when read.
+         * Without the tail magic it is not parquet, and 'P' is also a pickle opcode. */
+        uint8_t t[4];
+        if (!scan_src_read(src, src->size - 4, t, 4) && !memcmp(t, "PAR1", 4))
+            return "parquet";
+    }
     if (hn >= 4 && !memcmp(h, "GGUF", 4)) {
         scan_gguf(c, src);
         return "gguf";
@@ -474,8 +481,12 @@ const char *scan_dispatch(scan_ctx *c, const scan_src *src, const char *name)
         size_t i = 8;
         while (i < hn && (h[i] == ' ' || h[i] == '\n' || h[i] == '\r' || h[i] == '\t'))
             i++;
+        /* The name breaks the tie only for bytes that could be meant as a header (a length
+         * that fits 32 bits, or JSON after it): random or other content named .safetensors is
+         * judged as what it is. */
+        int plausible = hl < ((uint64_t)1 << 32) || (i < hn && (h[i] == '{' || h[i] == '['));
         if ((hl >= 2 && hl <= src->size - 8 && i < hn && h[i] == '{') ||
-            scan_has_ext(name, ".safetensors")) {
+            (plausible && scan_has_ext(name, ".safetensors"))) {
             scan_safetensors(c, src);
             return "safetensors";
         }

@@ -39,6 +39,10 @@ typedef enum {
     SCAN_BLOCK = 2,
 } scan_verdict;
 
+/* Bumped whenever a change of the rules could change a verdict: stored verdicts of an older
+ * version are judged again (hub_scan.c). */
+#define SCAN_RULES_VERSION 1
+
 #define SCAN_MAX_PICKLE   (256u << 20)  /* bytes of one pickle we analyse; more is a finding */
 #define SCAN_MAX_FINDINGS 256           /* per file; the rest is summarised by one finding */
 

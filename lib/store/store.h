@@ -69,6 +69,17 @@ void store_release(store *st);
  * two.  A begin inside a begin is a no-op. */
 void store_read_begin(store *st);
 void store_read_end(store *st);
+
+/* The model-file scanner's verdict on a content (lib/scan), kept once per sha256. */
+typedef struct store_scan {
+    int verdict;     /* scan_verdict: 0 allow, 1 warn, 2 block */
+    int rules;       /* the scanner's rule version that judged it (a newer one judges again) */
+    char format[32];
+    char *report;    /* scan_result_json text (owned) */
+} store_scan;
+HG_MUST_CHECK hg_err store_scan_get(store *st, const uint8_t sha256[32], store_scan *out);
+HG_MUST_CHECK hg_err store_scan_put(store *st, const uint8_t sha256[32], const store_scan *in);
+void store_scan_clear(store_scan *s);
 /* The 32-byte secret used to sign tokens and URLs (borrowed). */
 const uint8_t *store_secret(const store *st);
 

@@ -61,6 +61,12 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY, name TEXT UNIQUE,"
     "  hash BLOB NOT NULL UNIQUE, grants TEXT NOT NULL, created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);"
+    /* Verdicts of the model-file scanner, once per content (keyed by sha256, so a download
+     * can be judged before it is ingested); rules = the scanner's rule version that judged it.
+     * Added without a schema bump, like tokens. */
+    "CREATE TABLE IF NOT EXISTS scans(sha256 BLOB PRIMARY KEY, verdict INTEGER NOT NULL,"
+    "  rules INTEGER NOT NULL, format TEXT NOT NULL, report TEXT NOT NULL,"
+    "  scanned_at INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');";
 
 static const char *const stmt_sql[STMT_COUNT] = {

@@ -215,6 +215,36 @@ hg_err store_files_adopt(store *st, const store_content *ct, int fd)
     return rc;
 }
 
+/* Writes ct's bytes, assembled from its chunks (each hashed on its way), into dst. */
+static hg_err fill_from_chunks(store *st, const store_content *ct, int dst)
+{
+    store_reader *r = NULL;
+    uint8_t *buf = malloc(COPY_BUF);
+    hg_err rc = buf ? store_reader_open(st, ct, &r) : HG_ERR_NOMEM;
+    for (uint64_t off = 0; !rc && off < ct->size;) {
+        size_t n = ct->size - off < COPY_BUF ? (size_t)(ct->size - off) : COPY_BUF, got = 0;
+        rc = store_reader_read(r, off, buf, n, &got);
+        if (!rc && got != n)
+            rc = HG_ERR_CORRUPT;
+        if (!rc)
+            rc = hg_pwrite_all(dst, buf, n, off);
+        off += n;
+    }
+    store_reader_close(&r);
+    free(buf);
+    return rc;
+}
+
+hg_err store_files_temp_copy(store *st, const store_content *ct, int *fd)
+{
+    hg_err rc = store_files_tmpfile(st, fd);
+    if (!rc && (rc = fill_from_chunks(st, ct, *fd))) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
 hg_err store_files_materialize(store *st, const store_content *ct)
 {
     if (exists(st, ct))
@@ -226,20 +256,7 @@ hg_err store_files_materialize(store *st, const store_content *ct)
         HG_ERROR("create %s: %s", tmp, strerror(errno));
         return HG_ERR_IO;
     }
-    store_reader *r = NULL;
-    uint8_t *buf = malloc(COPY_BUF);
-    rc = buf ? store_reader_open(st, ct, &r) : HG_ERR_NOMEM;
-    for (uint64_t off = 0; !rc && off < ct->size;) {
-        size_t n = ct->size - off < COPY_BUF ? (size_t)(ct->size - off) : COPY_BUF, got = 0;
-        rc = store_reader_read(r, off, buf, n, &got); /* every chunk hashed on its way */
-        if (!rc && got != n)
-            rc = HG_ERR_CORRUPT;
-        if (!rc)
-            rc = hg_pwrite_all(dst, buf, n, off);
-        off += n;
-    }
-    store_reader_close(&r);
-    free(buf);
+    rc = fill_from_chunks(st, ct, dst);
     if (!rc && fsync(dst)) {
         HG_ERROR("fsync %s: %s", tmp, strerror(errno));
         rc = HG_ERR_IO;

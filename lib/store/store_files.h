@@ -40,6 +40,9 @@ HG_MUST_CHECK hg_err store_files_adopt(store *st, const store_content *ct, int f
 /* Deletes the least recently served plain files until they take at most budget bytes;
  * *used (may be NULL) receives what remains. */
 HG_MUST_CHECK hg_err store_files_trim(store *st, uint64_t budget, uint64_t *used);
+/* An anonymous file holding ct's bytes assembled from its chunks (every chunk hashed), for a
+ * reader that needs them contiguous (the scanner); the caller closes *fd. */
+HG_MUST_CHECK hg_err store_files_temp_copy(store *st, const store_content *ct, int *fd);
 /* Creates an anonymous file in the store's tmp/ that store_files_adopt can link into place
  * (O_TMPFILE where the file system has it; else created and unlinked at once). */
 HG_MUST_CHECK hg_err store_files_tmpfile(store *st, int *fd);

@@ -1,10 +1,12 @@
 /*
  * store_upstream.c - what the pull-through cache keeps in the store: contents found by their
- * upstream identity (sha256, git blob id), contents ingested from a downloaded file, and upstream
- * metadata answers under a request key.
+ * upstream identity (sha256, git blob id), contents ingested from a downloaded file, upstream
+ * metadata answers under a request key, and the scanner's verdict per content.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store_int.h"
 #include "util/hg_fs.h"
@@ -150,6 +152,53 @@ static hg_err link_stmt(store *st, store_stmt_id id, store_repo_type type, const
     if (r == SQLITE_ROW)
         return HG_OK;
     return store_sql_err(c, r, "upstream link");
+}
+
+hg_err store_scan_get(store *st, const uint8_t sha256[32], store_scan *out)
+{
+    memset(out, 0, sizeof *out);
+    store_conn *c = store_conn_get(st);
+    sqlite3_stmt *s = c ? store_stmt(c, STMT_SCAN_GET) : NULL;
+    if (!s)
+        return HG_ERR_IO;
+    sqlite3_bind_blob(s, 1, sha256, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    hg_err rc = HG_OK;
+    if (r == SQLITE_ROW) {
+        out->verdict = sqlite3_column_int(s, 0);
+        out->rules = sqlite3_column_int(s, 1);
+        snprintf(out->format, sizeof out->format, "%s", (const char *)sqlite3_column_text(s, 2));
+        out->report = strdup((const char *)sqlite3_column_text(s, 3));
+        if (!out->report)
+            rc = HG_ERR_NOMEM;
+    } else {
+        rc = r == SQLITE_DONE ? HG_ERR_NOTFOUND : store_sql_err(c, r, "scan verdict");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+hg_err store_scan_put(store *st, const uint8_t sha256[32], const store_scan *in)
+{
+    store_conn *c = store_conn_get(st);
+    sqlite3_stmt *s = c ? store_stmt(c, STMT_SCAN_PUT) : NULL;
+    if (!s)
+        return HG_ERR_IO;
+    sqlite3_bind_blob(s, 1, sha256, 32, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, in->verdict);
+    sqlite3_bind_int(s, 3, in->rules);
+    sqlite3_bind_text(s, 4, in->format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, in->report ? in->report : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? HG_OK : store_sql_err(c, r, "scan verdict");
+}
+
+void store_scan_clear(store_scan *s)
+{
+    free(s->report);
+    s->report = NULL;
 }
 
 hg_err store_upstream_link(store *st, store_repo_type type, const char *repo, const char *commit_hex,
