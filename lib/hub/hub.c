@@ -563,13 +563,17 @@ static void audit_respond(void *arg, const http_response *resp)
 {
     hub_audit_rec *rec = &((audit_box *)arg)->rec;
     rec->status = resp->status;
-    if (rec->commit[0])
-        return;
-    for (size_t i = 0; i < resp->nheaders; i++)
-        if (!strcasecmp(resp->headers[i].key, "X-Repo-Commit")) {
-            snprintf(rec->commit, sizeof rec->commit, "%s", resp->headers[i].value);
-            break;
-        }
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const char *k = resp->headers[i].key, *v = resp->headers[i].value;
+        if (!strcasecmp(k, "X-Repo-Commit") && !rec->commit[0])
+            snprintf(rec->commit, sizeof rec->commit, "%s", v);
+        else if (!strcasecmp(k, "X-Hubgate-Cache"))
+            rec->cache = !strcmp(v, "hit") ? "hit" : "miss";
+        else if (!strcasecmp(k, "X-Hubgate-Scan"))
+            rec->scan = !strcmp(v, "block") ? "block" : !strcmp(v, "warn") ? "warn" : "allow";
+        else if (!strcasecmp(k, "X-Error-Code") && !strcmp(v, "BlockedByScanner"))
+            rec->scan = "block";
+    }
 }
 
 static void audit_done(void *arg, const http_completion *c)

@@ -205,6 +205,8 @@ static size_t format_line(const hub_audit_rec *r, char *buf)
     put_str(buf, &o, r->verdict, 8, 1);
     put_key(buf, &o, "rule");
     put_raw(buf, &o, r->verdict ? "%lld" : "null", (long long)r->rule, !r->verdict);
+    put_key(buf, &o, "scan");
+    put_str(buf, &o, r->scan, 8, 1);
     buf[o++] = '}';
     buf[o++] = '\n';
     return o;

@@ -17,8 +17,12 @@
  *                                          connection ended early and the count is unknown
  *    "complete": true,                     false if the connection ended before the response did
  *    "ms": 3,                              duration until the response was done
- *    "cache": null,                        "hit"/"miss" where the gateway knows; null otherwise
- *    "verdict": "deny", "rule": 3}         policy verdict ("allow"/"deny") and rule (0 = default)
+ *    "cache": "hit",                       upstream repos: "hit" when the answer or body was
+ *                                          already here, "miss" when it came from upstream;
+ *                                          null for local repos
+ *    "verdict": "deny", "rule": 3,         policy verdict ("allow"/"deny") and rule (0 = default)
+ *    "scan": "block"}                      the model-file scanner's verdict on the file, where
+ *                                          one was given (hub_scan.h)
  *
  * Writes: one write(2) per line on an O_APPEND descriptor, lines kept under 4 KiB (long fields
  * are truncated), under a mutex in the process; O_APPEND keeps lines whole across processes.
@@ -58,6 +62,7 @@ typedef struct hub_audit_rec {
     const char *cache;   /* static "hit"/"miss" or NULL */
     const char *verdict; /* static "allow"/"deny" or NULL */
     unsigned rule;
+    const char *scan;    /* static "allow"/"warn"/"block": the scanner's verdict, or NULL */
 } hub_audit_rec;
 
 HG_MUST_CHECK hg_err hub_audit_open(const char *path, hub_audit **out);

@@ -279,6 +279,9 @@ static char *headers_json(hub *h, const upstream_response *ur)
     return s;
 }
 
+/* How cached_call got its answer; said in X-Hubgate-Cache (the audit log reads it). */
+enum { FROM_UPSTREAM = 0, FROM_STALE_CACHE = 1, FROM_CACHE = 2 };
+
 /* Sends a cached (or just fetched) upstream answer. */
 static void send_cached(http_response *resp, const store_cached *c, int stale)
 {
@@ -293,8 +296,10 @@ static void send_cached(http_response *resp, const store_cached *c, int stale)
             rc = http_response_header(resp, k, "%s", json_string_value(v));
     }
     json_decref(hs);
-    if (!rc && stale)
+    if (!rc && stale == FROM_STALE_CACHE)
         rc = http_response_header(resp, "Warning", "110 hubgate \"Response is stale: the upstream is unreachable\"");
+    if (!rc)
+        rc = http_response_header(resp, "X-Hubgate-Cache", "%s", stale == FROM_UPSTREAM ? "miss" : "hit");
     if (rc)
         hub_error(resp, 500, NULL, "Cannot build the response");
 }
@@ -429,6 +434,7 @@ static hg_err cached_call(hub *h, const http_request *req, const hub_route *r, c
     make_keys(req, method, path, k);
     if (cache_fresh(h, k, out)) {
         free(k);
+        *stale = FROM_CACHE;
         return HG_OK;
     }
     int post = !strcmp(method, "POST");
@@ -441,7 +447,7 @@ static hg_err cached_call(hub *h, const http_request *req, const hub_route *r, c
     if (unreachable(rc, ur.status)) {
         if (cache_stale(h, k, out)) {
             HG_WARN("upstream unavailable for %.200s: serving the cached answer", path);
-            *stale = 1;
+            *stale = FROM_STALE_CACHE;
             rc = HG_OK;
         } else if (!rc && ur.status) {
             hub_error(resp, 502, NULL, "Upstream answered %ld", ur.status);
@@ -762,6 +768,11 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
                    .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path,
                    .flight = fl, .xet_token_url = *token_url ? token_url : NULL};
     hub_serve_file(h, req, resp, &hf);
+    if (resp->status < 400) {
+        /* Said for the audit log (and operators): was the body already here? */
+        hg_err hr = http_response_header(resp, "X-Hubgate-Cache", "%s", ct.id ? "hit" : "miss");
+        (void)hr;
+    }
     hub_flight_release(&fl);
 out:
     upstream_response_clear(&ur);

@@ -566,7 +566,7 @@ class PolicyTests(Case):
 # ---------------------------------------------------------------------------------------------
 
 FIELDS = ["time", "client", "token", "method", "route", "type", "repo", "revision", "commit", "path", "hash",
-          "status", "bytes", "complete", "ms", "cache", "verdict", "rule"]
+          "status", "bytes", "complete", "ms", "cache", "verdict", "rule", "scan"]
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -810,6 +810,15 @@ class GatewayPolicyTests(Case):
         denied = [ln for ln in lines if ln["status"] == 403]
         self.assertEqual(len(denied), 3, lines)
         self.assertTrue(all(ln["verdict"] == "deny" for ln in denied))
+        # the body came from upstream the first time, from the store once it is stored
+        for _ in range(40):
+            self.assertEqual(self.get("/%s/resolve/main/model.safetensors" % self.UP).status, 200)
+            lines = wait_lines(self.log, len(lines) + 1)
+            st = [ln["cache"] for ln in lines if ln["path"] == "model.safetensors"]
+            if st[-1] == "hit":
+                break
+            time.sleep(0.05)
+        self.assertEqual((st[0], st[-1]), ("miss", "hit"), lines)
 
 
 if __name__ == "__main__":
