@@ -114,10 +114,20 @@ class Local(unittest.TestCase):
         self.assertEqual(rows[hashlib.sha256(SAFE).hexdigest()], (0, "safetensors"))
 
     def test_warn_and_off_modes(self):
-        with harness.Server(self.data, "--scan", "warn") as s:
+        log = os.path.join(self.tmp, "audit.log")
+        with harness.Server(self.data, "--scan", "warn", "--audit-log", log) as s:
             st, h, body = req(s.port, "GET", self.p("evil.bin"))
             self.assertEqual((st, body, h.get("x-hubgate-scan")), (200, EVIL, "block"))
             self.assertIn("os.system", h.get("x-hubgate-scan-findings", ""))
+            req(s.port, "GET", self.p("model.safetensors"))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with open(log) as f:
+                    lines = [json.loads(x) for x in f if x.strip()]
+                if len(lines) >= 2:
+                    break
+                time.sleep(0.05)
+        self.assertEqual([(x["path"], x["scan"]) for x in lines], [("evil.bin", "block"), ("model.safetensors", "allow")])
         with harness.Server(self.data, "--scan", "off") as s:
             st, h, body = req(s.port, "GET", self.p("evil.bin"))
             self.assertEqual((st, body, h.get("x-hubgate-scan")), (200, EVIL, None))
