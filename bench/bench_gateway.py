@@ -6,9 +6,12 @@ Measures, with the anchor beside hubgate in the same run (these machines are sha
     vs the same client through hubgate (one GET), median of REPS, on files never seen before;
   - upstream body bytes / file bytes with 1, 16 and 64 concurrent cold clients (curl);
   - warm throughput of the cached file through hubgate vs nginx serving the same bytes
-    (bench_sink, 1 and 8 connections).
+    (bench_sink, 1 and 8 connections);
+  - the blocking scanner on cold downloads: a pickle (held until judged) and a safetensors file
+    (judged by its header) through a gateway with --scan block vs one with --scan off.
 The fake upstream is tests/py/fakehub.py (Python: its own speed is not what is measured).
 """
+import json
 import os
 import shutil
 import socket
@@ -26,6 +29,8 @@ HUBGATE = os.environ.get("HUBGATE", os.path.join(ROOT, "build", "hubgate"))
 SINK = os.environ.get("SINK", os.path.join(ROOT, "build", "bench_sink"))
 os.environ.setdefault("HUBGATE", HUBGATE)
 import fakehub  # noqa: E402
+import pickle  # noqa: E402
+import struct  # noqa: E402
 
 REPS = int(os.environ.get("REPS", "3"))
 
@@ -57,11 +62,11 @@ def ttfb(url, method="GET", headers=None):
 
 
 class Gateway:
-    def __init__(self, work, upstream):
-        self.data = os.path.join(work, "gw")
-        self.log = open(os.path.join(work, "gw.log"), "w")
+    def __init__(self, work, upstream, *extra, name="gw"):
+        self.data = os.path.join(work, name)
+        self.log = open(os.path.join(work, name + ".log"), "w")
         self.proc = subprocess.Popen([HUBGATE, "serve", "--data", self.data, "--listen", "127.0.0.1:0",
-                                      "--upstream", upstream, "--threads", "2"],
+                                      "--upstream", upstream, "--threads", "2", *extra],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         self.port = int(line.split()[-1])
@@ -98,6 +103,14 @@ def main():
         files = {p: os.urandom(small) for p in cold_ttfb}
         files.update({p: os.urandom(small * 2) for p in conc.values()})
         files["big.safetensors"] = os.urandom(size)
+        scan_mib = max(16, size_mib // 4)
+        for mode in ("block", "off"):
+            for i in range(REPS):
+                files["scan-%s-%d.pkl" % (mode, i)] = pickle.dumps({"w": os.urandom(scan_mib << 20)}, protocol=4)
+                hdr = json.dumps({"w": {"dtype": "U8", "shape": [scan_mib << 20],
+                                        "data_offsets": [0, scan_mib << 20]}}).encode()
+                hdr += b" " * (-len(hdr) % 8)
+                files["scan-%s-%d.safetensors" % (mode, i)] = struct.pack("<Q", len(hdr)) + hdr + os.urandom(scan_mib << 20)
         print("building the fake upstream (%d MiB)..." % (sum(map(len, files.values())) >> 20), flush=True)
         commit = hub.add_repo("bench/model", files=files, xet=False)
         gw = Gateway(work, hub.url)
@@ -135,8 +148,8 @@ def main():
         # 3. warm throughput vs nginx on the same bytes.
         path = "/bench/model/resolve/%s/big.safetensors" % commit
         t, st, _ = ttfb(gw.base + path)  # warms the cache
-        for _ in range(200):  # ingested just after the last byte went out
-            if "x-xet-hash" in ttfb(gw.base + path, "HEAD")[2]:
+        for _ in range(200):  # ingested (and kept as a plain copy) just after the last byte went out
+            if "x-xet-hash" in ttfb(gw.base + path, "HEAD")[2] and gw.metrics().get("hubgate_plain_files_made_total"):
                 break
             time.sleep(0.1)
         www = os.path.join(work, "www")
@@ -173,6 +186,30 @@ def main():
                     res[kind].append(float(out[2]))
             ng, hg = statistics.median(res["ng"]), statistics.median(res["gw"])
             print("  clients %-2d nginx %6.2f   hubgate %6.2f   ratio %.2f" % (n, ng, hg, hg / ng))
+
+        # 4. what the blocking scanner adds to a cold download.
+        print("\nblocking scan on cold downloads (%d MiB files, median of %d; ms)" % (scan_mib, REPS))
+        gws = {"block": Gateway(work, hub.url, "--scan", "block", name="gw-block"),
+               "off": Gateway(work, hub.url, "--scan", "off", name="gw-off")}
+        try:
+            for kind in ("pkl", "safetensors"):
+                res = {}
+                for mode, g in gws.items():
+                    firsts, totals = [], []
+                    for i in range(REPS):
+                        url = "%s/bench/model/resolve/%s/scan-%s-%d.%s" % (g.base, commit, mode, i, kind)
+                        t0 = time.perf_counter()
+                        first, st, _ = ttfb(url)
+                        totals.append(time.perf_counter() - t0)
+                        firsts.append(first)
+                        assert st == 200, (url, st)
+                    res[mode] = (statistics.median(firsts) * 1000, statistics.median(totals) * 1000)
+                (fb, tb), (fo, to) = res["block"], res["off"]
+                print("  %-12s first byte %7.1f (off %7.1f)   whole file %7.1f (off %7.1f, +%.1f %%)"
+                      % (kind, fb, fo, tb, to, 100 * (tb - to) / to))
+        finally:
+            for g in gws.values():
+                g.stop()
     finally:
         if nginx:
             nginx.terminate()

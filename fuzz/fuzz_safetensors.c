@@ -1,26 +1,10 @@
 /* libFuzzer target: the safetensors header validator (length bounds, JSON, dtypes, offsets) must judge any bytes without reading out of bounds, leaking or
  * crashing, and always produce a verdict that renders as JSON. */
-#include <stdlib.h>
-
-#include "scan/scan.h"
+#include "fuzz_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    scan_result r;
-    if (scan_mem(data, size, "model.safetensors", &r) != HG_OK)
-        return 0;
-    if (r.verdict > SCAN_BLOCK)
-        abort();
-    json_t *j = scan_result_json(&r, "model.safetensors");
-    if (!j)
-        abort();
-    char *s = json_dumps(j, 0);
-    if (!s)
-        abort();
-    free(s);
-    json_decref(j);
-    scan_result_free(&r);
-    return 0;
+    return fuzz_scan_one(data, size, "model.safetensors");
 }

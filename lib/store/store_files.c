@@ -47,19 +47,30 @@ static void drop(const char *path, const char *why)
         HG_WARN("unlink %s: %s", path, strerror(errno));
 }
 
-hg_err store_files_open(store *st, const store_content *ct, int *fd)
+/* Opens the plain copy of ct (path receives its name); one of the wrong size is deleted. */
+static hg_err open_copy(store *st, const store_content *ct, char path[4096], int *fd, struct stat *sb)
 {
-    char path[4096];
-    file_path(st, ct, path, sizeof path);
+    file_path(st, ct, path, 4096);
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0)
         return errno == ENOENT ? HG_ERR_NOTFOUND : HG_ERR_IO;
-    struct stat sb;
-    if (fstat(f, &sb) || (uint64_t)sb.st_size != ct->size) {
+    if (fstat(f, sb) || (uint64_t)sb->st_size != ct->size) {
         close(f);
         drop(path, "has the wrong size");
         return HG_ERR_NOTFOUND;
     }
+    *fd = f;
+    return HG_OK;
+}
+
+hg_err store_files_open(store *st, const store_content *ct, int *fd)
+{
+    char path[4096];
+    struct stat sb;
+    int f;
+    hg_err orc = open_copy(st, ct, path, &f, &sb);
+    if (orc)
+        return orc;
     if (!store_vcache_test(&st->verified, vkey(ct), fingerprint(&sb), 0)) {
         close(f);
         return HG_ERR_AGAIN;
@@ -74,17 +85,14 @@ hg_err store_files_open(store *st, const store_content *ct, int *fd)
 hg_err store_files_verify(store *st, const store_content *ct)
 {
     char path[4096];
-    file_path(st, ct, path, sizeof path);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
-        return errno == ENOENT ? HG_ERR_NOTFOUND : HG_ERR_IO;
     struct stat sb;
+    int f;
+    hg_err orc = open_copy(st, ct, path, &f, &sb);
+    if (orc)
+        return orc;
     uint8_t *buf = malloc(COPY_BUF);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    hg_err rc = !buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ? HG_ERR_NOMEM
-                : fstat(f, &sb)                                              ? HG_ERR_IO
-                : (uint64_t)sb.st_size != ct->size                          ? HG_ERR_CORRUPT
-                                                                              : HG_OK;
+    hg_err rc = !buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ? HG_ERR_NOMEM : HG_OK;
     for (uint64_t off = 0; !rc && off < ct->size;) {
         size_t n = ct->size - off < COPY_BUF ? (size_t)(ct->size - off) : COPY_BUF;
         rc = hg_pread_all(f, buf, n, off);
@@ -321,7 +329,7 @@ static hg_err list_files(const char *root, pfile **out, size_t *n, size_t *cap)
                 *cap = c;
             }
             pfile *p = &(*out)[(*n)++];
-            snprintf(p->name, sizeof p->name, "%s/%s", d->d_name, e->d_name);
+            snprintf(p->name, sizeof p->name, "%.2s/%.64s", d->d_name, e->d_name);
             p->size = (uint64_t)sb.st_size;
             p->mtime = (int64_t)sb.st_mtime;
         }
