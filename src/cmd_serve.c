@@ -78,7 +78,7 @@ static void serve_usage(FILE *f)
             "                    answers (fetched without a token) serve every client\n"
             "  --threads N       HTTP worker threads (default: number of cores)\n"
             "  --policy FILE     serving policy (JSON), for local and upstream repos:\n"
-            "                      {\"default\": \"allow\"|\"deny\",\n"
+            "                      {\"default\": \"allow\"|\"deny\", \"scan\": \"block\"|\"warn\"|\"off\",\n"
             "                       \"rules\": [{\"action\": \"allow\"|\"deny\", \"repo\": GLOB, \"org\": ORG,\n"
             "                                  \"type\": \"model\"|\"dataset\"|\"space\",\n"
             "                                  \"revision\": COMMIT (pin: other revisions are denied),\n"

@@ -52,7 +52,7 @@ hg_err hub_new(store *st, const hub_config *cfg, hub **out)
         return frc;
     }
     if (h->up) {
-        hg_err rc = hub_flights_new(st, h->up, h->files, cfg->scan_mode, &h->flights);
+        hg_err rc = hub_flights_new(st, h->up, h->files, &h->flights);
         if (!rc)
             rc = hub_jobs_start(h, cfg->jobs ? cfg->jobs : 16);
         if (rc) {
@@ -499,6 +499,17 @@ int hub_policy_apply(hub *h, http_response *resp, const hub_policy_req *rq, hub_
     int denied = hub_policy_apply_with(p, resp, rq, rec);
     hub_policy_release(&p);
     return denied;
+}
+
+int hub_scan_mode_now(hub *h)
+{
+    int mode = -1;
+    if (h->policy) {
+        hub_policy *p = hub_policy_acquire(h->policy);
+        mode = hub_policy_scan_mode(p);
+        hub_policy_release(&p);
+    }
+    return mode >= 0 ? mode : h->scan_mode;
 }
 
 static int repo_route(hub_route_kind k)

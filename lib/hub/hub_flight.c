@@ -52,6 +52,7 @@ struct hub_flight {
     size_t nparked, capparked;
     uint64_t woke_at;     /* `written` at the last wake */
     uint64_t woke_ms;
+    int scan_mode;        /* hub_scan_mode of this transfer */
     int gate;             /* GATE_*: nothing is visible before it is OPEN */
     uint64_t gate_need;   /* GATE_HEADER: bytes the header takes */
     hub_scan_info scan;   /* the verdict the gate opened with (known 0: none) */
@@ -61,7 +62,6 @@ struct hub_flights {
     store *st;
     upstream *up;
     struct hub_files *files; /* plain copies (borrowed), or NULL */
-    int scan_mode;           /* hub_scan_mode */
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* running reached 0 */
     hub_flight **v;       /* transfers in progress (until ingested) */
@@ -78,12 +78,11 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, int scan_mode, hub_flights **out)
+hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out)
 {
     hub_flights *fs = calloc(1, sizeof *fs);
     if (!fs)
         return HG_ERR_NOMEM;
-    fs->scan_mode = scan_mode;
     fs->st = st;
     fs->up = up;
     fs->files = files;
@@ -347,11 +346,11 @@ static void *flight_main(void *arg)
     uint64_t t0 = mono_ms();
     hg_err rc = fetch_verified(f, msg, sizeof msg);
     hub_scan_info scan = {0};
-    if (!rc && f->is_lfs && f->reg->scan_mode != HUB_SCAN_OFF) {
+    if (!rc && f->is_lfs && f->scan_mode != HUB_SCAN_OFF) {
         /* The verdict on the whole body, kept for every later request; a held body is released
          * with it (and refused by the request if it blocks). */
         hg_err src = hub_scan_fd(f->reg->st, f->sha256, f->fd, f->size, f->path, 1, &scan);
-        if (src && f->gate != GATE_OPEN && f->reg->scan_mode == HUB_SCAN_BLOCK) {
+        if (src && f->gate != GATE_OPEN && f->scan_mode == HUB_SCAN_BLOCK) {
             snprintf(msg, sizeof msg, "the downloaded file could not be scanned (%s)", hg_strerror(src));
             rc = HG_ERR_IO;
         }
@@ -361,7 +360,7 @@ static void *flight_main(void *arg)
     /* Bytes already streaming (opaque by their prefix, or a safetensors header that passed)
      * whose whole body blocks: their readers lose the last byte, as with bad bytes. */
     int late_block = !rc && f->gate == GATE_OPEN && scan.known && scan.verdict == SCAN_BLOCK &&
-                     f->reg->scan_mode == HUB_SCAN_BLOCK;
+                     f->scan_mode == HUB_SCAN_BLOCK;
     if (scan.known || f->gate != GATE_OPEN)
         f->scan = scan; /* the whole body's verdict, for requests that join from now on */
     f->gate = GATE_OPEN;
@@ -409,7 +408,8 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
     memcpy(f->sha256, spec->sha256, 32);
     f->blob = spec->blob;
     f->woke_ms = mono_ms();
-    f->gate = spec->is_lfs && fs->scan_mode == HUB_SCAN_BLOCK ? GATE_UNDECIDED : GATE_OPEN;
+    f->scan_mode = spec->scan_mode;
+    f->gate = spec->is_lfs && f->scan_mode == HUB_SCAN_BLOCK ? GATE_UNDECIDED : GATE_OPEN;
     if (spec->head && (f->head = malloc(sizeof *f->head)) != NULL) {
         upstream_response_init(f->head);
         if (upstream_response_copy_head(f->head, spec->head)) {

@@ -40,10 +40,8 @@ typedef struct hub_flights hub_flights;
 struct hub_files;
 typedef struct hub_flight hub_flight;
 
-/* files (may be NULL) receives every verified download as a plain copy (hub_files.h);
- * scan_mode (hub_scan_mode) says whether LFS bodies are judged by the scanner before release. */
-HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, int scan_mode,
-                                     hub_flights **out);
+/* files (may be NULL) receives every verified download as a plain copy (hub_files.h). */
+HG_MUST_CHECK hg_err hub_flights_new(store *st, upstream *up, struct hub_files *files, hub_flights **out);
 /* Aborts every transfer, wakes every parked reader (they fail) and waits for the threads. */
 void hub_flights_stop(hub_flights *fs);
 void hub_flights_free(hub_flights **fs);
@@ -62,6 +60,7 @@ typedef struct hub_flight_spec {
     /* upstream's answer to a HEAD of path just now, or NULL: a new transfer starts from it
      * instead of asking again (one round trip less before the first byte) */
     const upstream_response *head;
+    int scan_mode;             /* hub_scan_mode for this transfer (the policy may change it) */
 } hub_flight_spec;
 
 /* Joins the transfer of spec->id, starting it if there is none; *out holds a reference. */

@@ -64,7 +64,7 @@ struct hub {
     unsigned ref_ttl_s, neg_ttl_s, auth_ttl_s;
     struct hub_flights *flights;         /* upstream downloads in progress */
     struct hub_files *files;             /* plain copies for sendfile, or NULL */
-    int scan_mode;                       /* hub_scan_mode */
+    int scan_mode;                       /* hub_scan_mode of --scan (hub_scan_mode_now) */
     hub_policy_file *policy;             /* NULL: everything allowed */
     hub_audit *audit;                    /* NULL: no audit log */
 };
@@ -163,6 +163,10 @@ typedef struct hub_token {
     int64_t exp;
 } hub_token;
 HG_MUST_CHECK hg_err hub_token_check(hub *h, const char *token, hub_token *out);
+
+/* What scanner verdicts mean for a request starting now: the policy file's "scan" if it has
+ * one, else serve --scan. */
+int hub_scan_mode_now(hub *h);
 
 /* HMAC-SHA256 of msg under the store secret, as lowercase hex (65 bytes). */
 void hub_mac_hex(hub *h, const char *msg, char out[65]);

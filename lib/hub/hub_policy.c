@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "hub/hub_policy.h"
+#include "hub/hub_scan.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
 
@@ -48,6 +49,7 @@ typedef struct policy_rule {
 struct hub_policy {
     int refs; /* atomic */
     int default_deny;
+    int scan;         /* "scan": hub_scan_mode, or -1 when the file says nothing (--scan rules) */
     size_t n;
     policy_rule *rules;
 };
@@ -104,6 +106,11 @@ void hub_policy_release(hub_policy **pp)
     *pp = NULL;
     if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
         policy_free(p);
+}
+
+int hub_policy_scan_mode(const hub_policy *p)
+{
+    return p ? p->scan : -1;
 }
 
 size_t hub_policy_nrules(const hub_policy *p)
@@ -264,6 +271,7 @@ hg_err hub_policy_parse(const char *text, size_t len, hub_policy **out, char *er
         return HG_ERR_NOMEM;
     }
     p->refs = 1;
+    p->scan = -1;
     const char *key;
     json_t *v, *rules = NULL;
     if (!json_is_object(root)) {
@@ -280,8 +288,14 @@ hg_err hub_policy_parse(const char *text, size_t len, hub_policy **out, char *er
             p->default_deny = !strcmp(d, "deny");
         } else if (!strcmp(key, "rules")) {
             rules = v;
+        } else if (!strcmp(key, "scan")) {
+            const char *m = json_string_value(v);
+            if (!m || (p->scan = hub_scan_mode_parse(m)) < 0) {
+                snprintf(err, errcap, "\"scan\" must be \"block\", \"warn\" or \"off\"");
+                goto out;
+            }
         } else {
-            snprintf(err, errcap, "unknown top-level key \"%.100s\" (known: default, rules)", key);
+            snprintf(err, errcap, "unknown top-level key \"%.100s\" (known: default, rules, scan)", key);
             goto out;
         }
     }

@@ -9,6 +9,8 @@
  *
  * Format (README "Policy"):
  *   {"default": "allow" | "deny",              optional, "allow" when absent
+ *    "scan": "block" | "warn" | "off",         optional: what scanner verdicts mean (hub_scan.h),
+ *                                              overriding serve --scan while this file is in force
  *    "rules": [{"action": "allow" | "deny",    required
  *               "repo": "org/na*",             fnmatch glob on the repo id
  *               "org": "org",                  the repo's organisation
@@ -69,6 +71,8 @@ HG_MUST_CHECK hg_err hub_policy_parse(const char *text, size_t len, hub_policy *
 void hub_policy_release(hub_policy **p);
 /* Evaluates a request; never fails. */
 void hub_policy_eval(const hub_policy *p, const hub_policy_req *rq, hub_policy_verdict *v);
+/* The "scan" setting (hub_scan_mode), or -1 when the policy has none. */
+int hub_policy_scan_mode(const hub_policy *p);
 /* Number of rules (for logs). */
 size_t hub_policy_nrules(const hub_policy *p);
 

@@ -96,7 +96,8 @@ void hub_route_resolve(hub_ctx *x, int raw)
 /* The scanner's say on an LFS file (hub_scan.h): 1 when the response became a refusal. */
 static int scan_refuses(hub *h, http_response *resp, const hub_file *f)
 {
-    if (h->scan_mode == HUB_SCAN_OFF || !f->is_lfs || f->raw)
+    int mode = hub_scan_mode_now(h);
+    if (mode == HUB_SCAN_OFF || !f->is_lfs || f->raw)
         return 0;
     hub_scan_info info = {0};
     hg_err rc = HG_OK;
@@ -104,12 +105,12 @@ static int scan_refuses(hub *h, http_response *resp, const hub_file *f)
         hub_flight_scan(f->flight, &info);
     else if (f->ct->id)
         rc = hub_scan_content(h->st, f->ct, f->path, &info);
-    if (rc && h->scan_mode == HUB_SCAN_BLOCK) {
+    if (rc && mode == HUB_SCAN_BLOCK) {
         /* Unjudged is not allowed: the bytes wait until the scanner can read them. */
         hub_error(resp, 503, NULL, "%.200s cannot be scanned right now (%s); try again later", f->path, hg_strerror(rc));
         return 1;
     }
-    return hub_scan_apply((hub_scan_mode)h->scan_mode, &info, f->path, resp);
+    return hub_scan_apply((hub_scan_mode)mode, &info, f->path, resp);
 }
 
 void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f)

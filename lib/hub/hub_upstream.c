@@ -726,7 +726,7 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
          * arrives.  The flight re-checks nothing: it is the only writer of this content. */
         hub_flight_spec spec = {.id = id, .path = req->path, .authorization = upstream_auth_header(req),
                                 .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob,
-                                .head = f.fresh ? &ur : NULL};
+                                .head = f.fresh ? &ur : NULL, .scan_mode = hub_scan_mode_now(h)};
         memcpy(spec.sha256, f.sha256, 32);
         char msg[256];
         rc = hub_flight_join(h->flights, &spec, &fl);

@@ -339,17 +339,18 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
     }
     if (recon_denied(h, resp, &tok, local ? &tree : NULL, ct.id, r->audit))
         return;
-    if (h->scan_mode != HUB_SCAN_OFF) {
+    int mode = hub_scan_mode_now(h);
+    if (mode != HUB_SCAN_OFF) {
         /* The Xet path is a download like any other: the scanner's verdict applies. */
         hub_scan_info info;
         char name[80];
         snprintf(name, sizeof name, "content %s", r->hash);
         rc = hub_scan_content(h->st, &ct, name, &info);
-        if (rc && h->scan_mode == HUB_SCAN_BLOCK) {
+        if (rc && mode == HUB_SCAN_BLOCK) {
             hub_error(resp, 503, NULL, "The file cannot be scanned right now (%s); try again later", hg_strerror(rc));
             return;
         }
-        if (hub_scan_apply((hub_scan_mode)h->scan_mode, &info, name, resp))
+        if (hub_scan_apply((hub_scan_mode)mode, &info, name, resp))
             return;
     }
     uint64_t lo = 0, hi = ct.size ? ct.size - 1 : 0;

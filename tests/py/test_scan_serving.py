@@ -132,6 +132,29 @@ class Local(unittest.TestCase):
             st, h, body = req(s.port, "GET", self.p("evil.bin"))
             self.assertEqual((st, body, h.get("x-hubgate-scan")), (200, EVIL, None))
 
+    def test_policy_file_decides_and_reloads(self):
+        pol = os.path.join(self.tmp, "policy.json")
+        with open(pol, "w") as f:
+            json.dump({"scan": "warn"}, f)
+        with harness.Server(self.data, "--scan", "block", "--policy", pol) as s:
+            st, h, body = req(s.port, "GET", self.p("evil.bin"))
+            self.assertEqual((st, h.get("x-hubgate-scan")), (200, "block"), "the policy's scan: warn wins")
+            time.sleep(1.1)                  # the file is looked at no more than once per second
+            with open(pol, "w") as f:
+                json.dump({"scan": "block", "rules": []}, f)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                st, h, _ = req(s.port, "GET", self.p("evil.bin"))
+                if st == 403:
+                    break
+                time.sleep(0.2)
+            self.assertEqual((st, h.get("x-error-code")), (403, "BlockedByScanner"), "reloaded")
+        with open(pol, "w") as f:
+            json.dump({"scan": "sometimes"}, f)
+        p = harness.run("serve", "--data", self.data, "--policy", pol, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('"scan" must be', p.stderr)
+
     def test_bad_mode_is_a_usage_error(self):
         p = harness.run("serve", "--data", self.data, "--scan", "maybe", check=False)
         self.assertEqual(p.returncode, 2)
