@@ -386,6 +386,7 @@ static void *flight_main(void *arg)
         HG_WARN("download of %.200s failed: %s", f->path, msg);
     }
     store_thread_exit(f->reg->st);
+    upstream_thread_exit(f->reg->up);
     unregister(f);
     return NULL;
 }

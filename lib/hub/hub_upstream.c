@@ -53,6 +53,7 @@ struct hub_jobs {
     int stopping;
     pthread_t *threads;
     size_t nthreads;
+    upstream *up;      /* for the threads' own connection handles */
 };
 
 static void run_job(hub_job *j);
@@ -75,6 +76,7 @@ static void *job_thread(void *arg)
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
+    upstream_thread_exit(q->up);
     return NULL;
 }
 
@@ -85,6 +87,7 @@ hg_err hub_jobs_start(hub *h, unsigned nthreads)
         return HG_ERR_NOMEM;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
+    q->up = h->up;
     q->threads = calloc(nthreads, sizeof *q->threads);
     if (!q->threads) {
         free(q);

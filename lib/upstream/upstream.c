@@ -23,12 +23,86 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *arg)
+{
+    (void)c;
+    (void)access;
+    upstream *u = arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&u->share_mu[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *arg)
+{
+    (void)c;
+    upstream *u = arg;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&u->share_mu[data]);
+}
+
+static void handle_destroy(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+/* DNS answers and TLS sessions shared by every thread's handle (a new connection to
+ * huggingface.co then resumes a TLS session instead of a full handshake). */
+static hg_err share_init(upstream *u)
+{
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&u->share_mu[i], NULL);
+    if (pthread_key_create(&u->handle_key, handle_destroy) != 0)
+        return HG_ERR_NOMEM;
+    u->have_key = 1;
+    u->share = curl_share_init();
+    if (!u->share || curl_share_setopt(u->share, CURLSHOPT_LOCKFUNC, share_lock) ||
+        curl_share_setopt(u->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+        curl_share_setopt(u->share, CURLSHOPT_USERDATA, u) ||
+        curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+        curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION))
+        return HG_ERR_NOMEM;
+    return HG_OK;
+}
+
+void upstream_thread_exit(upstream *u)
+{
+    if (!u || !u->have_key)
+        return;
+    CURL *c = pthread_getspecific(u->handle_key);
+    if (c) {
+        pthread_setspecific(u->handle_key, NULL);
+        curl_easy_cleanup(c);
+    }
+}
+
+/* The calling thread's handle, reset to default options (connections, caches kept). */
+static CURL *thread_handle(upstream *u)
+{
+    CURL *c = pthread_getspecific(u->handle_key);
+    if (c) {
+        curl_easy_reset(c);
+    } else {
+        c = curl_easy_init();
+        if (c && pthread_setspecific(u->handle_key, c) != 0) {
+            curl_easy_cleanup(c);
+            return NULL;
+        }
+    }
+    if (c)
+        curl_easy_setopt(c, CURLOPT_SHARE, u->share);
+    return c;
+}
+
 hg_err upstream_new(const upstream_config *cfg, upstream **out)
 {
     pthread_once(&curl_once, curl_init_once);
     upstream *u = calloc(1, sizeof *u);
     if (!u)
         return HG_ERR_NOMEM;
+    if (share_init(u)) {
+        upstream_free(&u);
+        return HG_ERR_NOMEM;
+    }
     u->cfg = *cfg;
     u->base = strdup(cfg->base_url);
     u->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
@@ -58,6 +132,14 @@ void upstream_free(upstream **pu)
     upstream *u = *pu;
     if (!u)
         return;
+    upstream_thread_exit(u);
+    if (u->share && curl_share_cleanup(u->share) != CURLSHE_OK)
+        HG_WARN("upstream: a thread still holds a connection handle; the shared caches are left");
+    else
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&u->share_mu[i]);
+    if (u->have_key)
+        pthread_key_delete(u->handle_key);
     free(u->base);
     if (u->token) {
         memset(u->token, 0, strlen(u->token));
@@ -233,7 +315,7 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
 
 CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
 {
-    CURL *c = curl_easy_init();
+    CURL *c = thread_handle(u);
     if (!c)
         return CURLE_OUT_OF_MEMORY;
     struct curl_slist *hdrs = NULL;
@@ -246,7 +328,6 @@ CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
     bad |= add_header(&hdrs, "User-Agent", "hubgate/" HG_VERSION);
     if (bad) {
         curl_slist_free_all(hdrs);
-        curl_easy_cleanup(c);
         return CURLE_OUT_OF_MEMORY;
     }
     curl_easy_setopt(c, CURLOPT_URL, o->url);
@@ -278,8 +359,8 @@ CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
     a->resp->status = status;
     if (cr != CURLE_OK)
         snprintf(a->resp->error, sizeof a->resp->error, "%s", curl_easy_strerror(cr));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL); /* the list goes now; the handle stays */
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
     return cr;
 }
 

@@ -15,8 +15,9 @@
  * URLs are logged without their query string.
  *
  * Threading: an upstream handle is shared; every call is blocking and runs on the caller's
- * thread with its own curl easy handle (the gateway calls it from its job threads, never from
- * the HTTP workers, which defer the request instead).
+ * thread with that thread's curl easy handle, kept between calls so that its connections are
+ * reused (the gateway calls it from its job and download threads, never from the HTTP workers,
+ * which defer the request instead); DNS answers and TLS sessions are shared by all threads.
  */
 #ifndef HG_UPSTREAM_H
 #define HG_UPSTREAM_H
@@ -40,7 +41,13 @@ typedef struct upstream_config {
 } upstream_config;
 
 HG_MUST_CHECK hg_err upstream_new(const upstream_config *cfg, upstream **out);
+/* Every thread must have called upstream_thread_exit by now (the caller's own handle is closed
+ * here). */
 void upstream_free(upstream **u);
+/* Closes the calling thread's connection handle.  Each thread keeps one (its connections stay
+ * open between calls, so metadata calls and Xet range fetches reuse them); a thread that used
+ * the upstream calls this before it ends or signals that it is done. */
+void upstream_thread_exit(upstream *u);
 const char *upstream_base_url(const upstream *u);
 
 #define UPSTREAM_MAX_HEADERS 32

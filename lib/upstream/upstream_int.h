@@ -19,6 +19,13 @@ struct upstream {
     char *base;  /* no trailing '/' */
     char *token; /* owned copy, or NULL */
     upstream_config cfg;
+    /* Each thread keeps one curl handle (and with it its kept-alive connections); DNS answers
+     * and TLS sessions are shared by all of them.  libcurl cannot share the connections
+     * themselves between concurrent threads. */
+    pthread_key_t handle_key;
+    int have_key;
+    CURLSH *share;
+    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     /* Counters, updated atomically (see upstream_stats). */
     unsigned long calls, retries, failures;
     unsigned long long body_bytes;

@@ -97,6 +97,7 @@ Fault switches (plain attributes of ``hub.faults``; tests may flip them at any t
     hosts = {"hub", "cdn", "cas"}   the hosts the switches apply to.
 
 Counters (``hub.counters[name]``):
+    per connection: hub_connections cdn_connections cas_connections (TCP connections accepted)
     per request:  hub_requests cdn_requests cas_requests (every request that got past `down`),
                   head_resolve get_resolve head_raw get_raw resolve_redirect xet_fileinfo
                   api_info api_tree api_paths_info api_refs api_commits xet_token cdn_get
@@ -608,6 +609,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.server.conns.add(self.connection)
+        self.server.fake._count("%s_connections" % self.server.name)
 
     def finish(self):
         try:

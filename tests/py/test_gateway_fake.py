@@ -779,6 +779,22 @@ class TestUpstreamDown(GatewayCase):
 # Gated and private repos
 # ---------------------------------------------------------------------------------------------
 
+class TestConnections(GatewayCase):
+    def test_upstream_connections_are_reused(self):
+        """Metadata calls reuse the job threads' kept-alive connections (against huggingface.co
+        each new one would cost a TCP and a TLS handshake)."""
+        paths = [resolve_path(PLAIN, p, rev) for rev in ["main"] + COMMITS[PLAIN] for p in sorted(FILES[PLAIN])
+                 if HUB.file(PLAIN, p, rev)]
+        HUB.reset_counters()
+        for p in paths:                       # one upstream HEAD each, on whichever job thread
+            r = self.g("HEAD", p, {"Accept-Encoding": "identity"})
+            self.assertEqual(r.status, 200, "%s: %r" % (p, r))
+        c = HUB.counters
+        self.assertGreaterEqual(c["hub_requests"], 24, dict(c))
+        # 16 job threads: at most one connection each, however many calls they make
+        self.assertLessEqual(c["hub_connections"], 16, "upstream connections are not reused: %r" % dict(c))
+
+
 class TestIsolation(GatewayCase):
     def test_hubgate_tokens_never_go_upstream(self):
         """A token this gateway issued (for its private local repos) is a secret of the site:
