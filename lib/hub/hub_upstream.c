@@ -116,7 +116,9 @@ void hub_jobs_stop(hub *h)
     q->head = q->tail = NULL;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    /* Transfers end first: jobs waiting for their first bytes then finish too. */
+    /* Transfers end first: jobs waiting for their first bytes then finish too.  Calls stuck on
+     * a stalled upstream end now rather than at their timeouts. */
+    upstream_abort(h->up);
     hub_flights_stop(h->flights);
     /* Queued requests are answered now; running ones finish (bounded by upstream timeouts). */
     while (pending) {

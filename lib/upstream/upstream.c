@@ -64,6 +64,27 @@ static hg_err share_init(upstream *u)
     return HG_OK;
 }
 
+void upstream_abort(upstream *u)
+{
+    if (u)
+        __atomic_store_n(&u->aborting, 1, __ATOMIC_RELAXED);
+}
+
+static int aborting(const upstream *u)
+{
+    return __atomic_load_n(&u->aborting, __ATOMIC_RELAXED);
+}
+
+/* Called by libcurl at least once a second, also while nothing moves. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return aborting(arg);
+}
+
 void upstream_thread_exit(upstream *u)
 {
     if (!u || !u->have_key)
@@ -315,6 +336,10 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
 
 CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
 {
+    if (aborting(u)) {
+        snprintf(a->resp->error, sizeof a->resp->error, "the gateway is stopping");
+        return CURLE_ABORTED_BY_CALLBACK;
+    }
     CURL *c = thread_handle(u);
     if (!c)
         return CURLE_OUT_OF_MEMORY;
@@ -340,6 +365,9 @@ CURLcode up_run_attempt(upstream *u, const attempt_opts *o, attempt *a)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)u->cfg.stall_s);
     if (o->timeout_ms > 0)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, u);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -393,13 +421,17 @@ int up_backoff(upstream *u, unsigned k, const upstream_response *r, uint64_t dea
             wait = (uint64_t)s * 1000;
     }
     uint64_t now = up_now_ms();
-    if (now + wait >= deadline)
+    if (now + wait >= deadline || aborting(u))
         return -1;
     __atomic_add_fetch(&u->retries, 1, __ATOMIC_RELAXED);
-    struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-    return 0;
+    /* In slices, so that a shutdown does not wait out a long Retry-After. */
+    for (uint64_t end = now + wait; !aborting(u) && (now = up_now_ms()) < end;) {
+        uint64_t step = end - now < 100 ? end - now : 100;
+        struct timespec ts = {0, (long)step * 1000000};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
+    return aborting(u) ? -1 : 0;
 }
 
 static void build_url(const upstream *u, const char *path_or_url, char *out, size_t cap)

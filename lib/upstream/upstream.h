@@ -44,6 +44,9 @@ HG_MUST_CHECK hg_err upstream_new(const upstream_config *cfg, upstream **out);
 /* Every thread must have called upstream_thread_exit by now (the caller's own handle is closed
  * here). */
 void upstream_free(upstream **u);
+/* Makes every call in progress, and every later one, fail at once (HG_ERR_UPSTREAM): for a
+ * shutdown that must not wait for a stalled upstream's timeouts. */
+void upstream_abort(upstream *u);
 /* Closes the calling thread's connection handle.  Each thread keeps one (its connections stay
  * open between calls, so metadata calls and Xet range fetches reuse them); a thread that used
  * the upstream calls this before it ends or signals that it is done. */

@@ -22,6 +22,7 @@ struct upstream {
     /* Each thread keeps one curl handle (and with it its kept-alive connections); DNS answers
      * and TLS sessions are shared by all of them.  libcurl cannot share the connections
      * themselves between concurrent threads. */
+    int aborting; /* upstream_abort: every call in progress ends now (atomic) */
     pthread_key_t handle_key;
     int have_key;
     CURLSH *share;

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -708,6 +709,32 @@ class TestFaults(GatewayCase):
         HUB.reset_counters()
         r = self.g("GET", path, {"Range": "bytes=0-99"})
         self.assertEqual((r.status, r.complete, r.body), (206, True, data[:100]))
+
+
+class TestStop(GatewayCase):
+    def test_stop_does_not_wait_for_a_stalled_upstream(self):
+        """SIGTERM while a download waits out a long Retry-After: the gateway stops at once
+        (cleanly, exit 0), not after the upstream's timeouts."""
+        gw = self.start_gateway()
+        HUB.faults.status_429 = 10
+        HUB.faults.retry_after = 30
+        th = threading.Thread(target=lambda: request(gw.port, "GET", resolve_path(PLAIN, "big.bin"), None, None, 60),
+                              daemon=True)
+        th.start()
+        deadline = time.monotonic() + 10
+        while HUB.counters["fault_429"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreater(HUB.counters["fault_429"], 0, "the download never reached the upstream")
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        rc = gw.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5, "stopping waited %.1f s for the upstream" % took)
+        gw.proc.stdout.close()
+        gw.log.close()
+        os.unlink(gw.log.name)
+        th.join(10)
 
 
 class TestUpstreamDown(GatewayCase):
