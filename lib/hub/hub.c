@@ -269,7 +269,7 @@ const char *hub_bearer(const http_request *req)
 int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
 {
     hub_route *r = x->route;
-    hg_err rc = store_repo_find(x->h->st, r->type, r->repo, &x->repo);
+    hg_err rc = store_repo_find_cached(x->h->st, r->type, r->repo, &x->repo);
     /* A private repo is visible only to a hubgate token that grants it; to everyone else it is
      * exactly a missing repo (an unknown, revoked or expired token included), so that hiding
      * never tells a prober that the repo exists. */
@@ -322,13 +322,11 @@ int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
             }
         }
     }
-    rc = store_resolve_rev(x->h->st, x->repo.id, x->rev, &x->commit);
+    rc = store_rev_commit_cached(x->h->st, x->repo.id, x->rev, &x->commit, &x->cm);
     if (rc == HG_ERR_NOTFOUND) {
         hub_error(x->resp, 404, "RevisionNotFound", "Invalid rev id: %s", x->rev);
         return -1;
     }
-    if (!rc)
-        rc = store_commit_get(x->h->st, x->repo.id, &x->commit, &x->cm);
     if (rc) {
         hub_store_error(x->resp, rc, "the revision");
         return -1;
@@ -675,8 +673,11 @@ static void metrics(hub *h, http_response *resp)
     uint64_t fbytes;
     unsigned long fmade, fserved;
     hub_files_stats(h->files, &fbytes, &fmade, &fserved);
+    unsigned long rhits, rmisses;
+    store_rcache_stats(h->st, &rhits, &rmisses);
     n = snprintf(line, sizeof line, "hubgate_plain_files_bytes %llu\nhubgate_plain_files_made_total %lu\n"
-                 "hubgate_plain_files_served_total %lu\n", (unsigned long long)fbytes, fmade, fserved);
+                 "hubgate_plain_files_served_total %lu\nhubgate_index_cache_hits_total %lu\n"
+                 "hubgate_index_cache_misses_total %lu\n", (unsigned long long)fbytes, fmade, fserved, rhits, rmisses);
     if (!rc)
         rc = hg_buf_append(&b, line, (size_t)n);
     if (!rc)

@@ -70,6 +70,7 @@ void store_release(store *st);
 void store_read_begin(store *st);
 void store_read_end(store *st);
 
+
 /* The model-file scanner's verdict on a content (lib/scan), kept once per sha256. */
 typedef struct store_scan {
     int verdict;     /* scan_verdict: 0 allow, 1 warn, 2 block */
@@ -108,6 +109,14 @@ typedef struct store_commit {
 void store_commit_clear(store_commit *c);
 HG_MUST_CHECK hg_err store_commit_get(store *st, int64_t repo_id, const git_oid *oid,
                                       store_commit *out);
+
+/* store_repo_find, and store_resolve_rev + store_commit_get, answered from memory as long as
+ * the index has not changed since (any commit, in any process, invalidates): a request that
+ * starts with them then costs no SQLite at all.  Same results and errors as the originals. */
+HG_MUST_CHECK hg_err store_repo_find_cached(store *st, store_repo_type type, const char *name, store_repo *out);
+HG_MUST_CHECK hg_err store_rev_commit_cached(store *st, int64_t repo_id, const char *rev, git_oid *commit,
+                                             store_commit *cm);
+void store_rcache_stats(store *st, unsigned long *hits, unsigned long *misses);
 
 /* Resolves a revision: branch, tag, "refs/pr/N", "HEAD" (the default branch "main"), a 40-hex
  * commit, or an unambiguous hex prefix of at least 7 digits.  HG_ERR_NOTFOUND otherwise. */

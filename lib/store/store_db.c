@@ -333,6 +333,7 @@ hg_err store_open(const char *dir, const store_options *opt, store **out)
     }
     snprintf(st->db_path, n, "%s/index.sqlite", dir);
     store_vcache_init(&st->verified);
+    store_rcache_init(&st->rcache);
     char sub[4096];
     hg_err rc = hg_mkdirs(dir);
     snprintf(sub, sizeof sub, "%s/xorbs", dir);
@@ -365,6 +366,7 @@ hg_err store_open(const char *dir, const store_options *opt, store **out)
         store_close(&st);
         return rc;
     }
+    store_rcache_attach(&st->rcache, st->db_path); /* the WAL index exists by now */
     *out = st;
     return HG_OK;
 }
@@ -378,6 +380,7 @@ void store_close(store **pst)
     pthread_setspecific(st->conn_key, NULL);
     pthread_key_delete(st->conn_key);
     store_vcache_destroy(&st->verified);
+    store_rcache_destroy(&st->rcache);
     free(st->dir);
     free(st->db_path);
     st->magic = 0;

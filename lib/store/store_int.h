@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_rcache.h"
 #include "store/store_vcache.h"
 
 #define STORE_MAGIC 0x53544f52u /* "STOR" */
@@ -96,6 +97,7 @@ struct store {
     uint8_t secret[32];
     pthread_key_t conn_key;
     store_vcache verified; /* chunks re-hashed by this process's readers */
+    store_rcache rcache;   /* repo and revision answers while the index is unchanged */
 };
 
 /* The calling thread's connection (opened on first use); NULL on failure (logged). */

@@ -854,6 +854,47 @@ class CorruptionTest(unittest.TestCase):
 # 5. Input validation
 # ---------------------------------------------------------------------------------------------
 
+class LiveImportTest(unittest.TestCase):
+    """The server keeps repo and revision answers in memory while the index is unchanged; an
+    import by another process must be visible to the very next request, again and again."""
+
+    def test_imports_visible_at_once_while_serving(self):
+        tmp = harness.tempdir("hubgate-live-")
+        try:
+            data, src = os.path.join(tmp, "data"), os.path.join(tmp, "src")
+            os.makedirs(src)
+            write_files(src, {"config.json": b'{"v": 0}\n'})
+            first = harness.import_dir(data, src, "org/live")
+            with harness.Server(data) as s:
+                def get(path):
+                    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+                    c.request("GET", path)
+                    r = c.getresponse()
+                    body = r.read()
+                    c.close()
+                    return r.status, body
+                seen = [first]
+                for v in range(1, 13):
+                    for _ in range(3):          # warm whatever is cached for main
+                        st, body = get("/api/models/org/live")
+                        self.assertEqual((st, json.loads(body)["sha"]), (200, seen[-1]))
+                    write_files(src, {"config.json": b'{"v": %d}\n' % v})
+                    commit = harness.import_dir(data, src, "org/live")
+                    st, body = get("/api/models/org/live")
+                    self.assertEqual(json.loads(body)["sha"], commit, "import %d not visible at once" % v)
+                    st, body = get("/org/live/resolve/main/config.json")
+                    self.assertEqual(body, b'{"v": %d}\n' % v)
+                    st, body = get("/api/models/org/live/revision/%s" % seen[-1])
+                    self.assertEqual((st, json.loads(body)["sha"]), (200, seen[-1]), "older commits stay")
+                    seen.append(commit)
+                # a repo created after the server started (a cached miss must not stick)
+                self.assertEqual(get("/api/models/org/late")[0], 401)
+                harness.import_dir(data, src, "org/late")
+                self.assertEqual(get("/api/models/org/late")[0], 200)
+        finally:
+            harness.rmtree(tmp)
+
+
 class ValidationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
