@@ -551,6 +551,18 @@ static void route_target(const hub_route *r, char *rev, size_t revcap, const cha
         *ppath = path; /* tree paths are folders: recorded by the audit, not file requests */
 }
 
+int hub_policy_content(hub *h, http_response *resp, const hub_route *r, const char *content_format)
+{
+    if (!h->policy || !r || !content_format)
+        return 0;
+    char rev[1024], path[4096];
+    hub_policy_req rq = {.type = r->type, .repo = r->repo, .content_format = content_format};
+    route_target(r, rev, sizeof rev, &rq.revision, path, sizeof path, &rq.path);
+    if (!rq.path)
+        return 0;
+    return hub_policy_apply(h, resp, &rq, r->audit);
+}
+
 static int policy_denies(hub *h, http_response *resp, const hub_route *r)
 {
     if (!h->policy)

@@ -72,6 +72,9 @@ struct hub {
 /* Applies the policy to a request: returns 1 after answering 403 PolicyDenied, else 0; notes
  * the verdict in rec (may be NULL).  Without a policy, 0. */
 int hub_policy_apply(hub *h, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec);
+/* The policy once more for a file request, now that the scanner told the format of its bytes
+ * (the first check only had the name): 1 when the response became a 403 PolicyDenied. */
+int hub_policy_content(hub *h, http_response *resp, const hub_route *r, const char *content_format);
 /* The same with an already acquired policy (to evaluate several paths under one version). */
 int hub_policy_apply_with(const hub_policy *p, http_response *resp, const hub_policy_req *rq, hub_audit_rec *rec);
 
@@ -133,6 +136,7 @@ typedef struct hub_file {
     const char *path;         /* for Content-Type and messages */
     const char *xet_token_url; /* advertise Xet with this refresh route, or NULL */
     struct hub_flight *flight; /* bytes still downloading (borrowed; the body takes a reference) */
+    const hub_route *route;   /* the request's route (policy by content format), or NULL */
 } hub_file;
 void hub_serve_file(hub *h, const http_request *req, http_response *resp, const hub_file *f);
 

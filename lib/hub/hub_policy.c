@@ -341,8 +341,12 @@ static int rule_matches_target(const policy_rule *r, const hub_policy_req *rq)
             return 0;
         if (r->files && fnmatch(r->files, rq->path, 0) != 0)
             return 0;
-        int f = format_index(rq->path);
-        if (r->formats && (f < 0 || !(r->formats & (1u << f))))
+        int f = format_index(rq->path), fc = -1;
+        for (size_t k = 0; rq->content_format && k < NFORMATS && fc < 0; k++)
+            if (!strcmp(rq->content_format, formats[k].name))
+                fc = (int)k;
+        /* By name or by content: a pickle named model.safetensors is still a pickle. */
+        if (r->formats && !((f >= 0 && (r->formats & (1u << f))) || (fc >= 0 && (r->formats & (1u << fc)))))
             return 0;
     }
     return 1;

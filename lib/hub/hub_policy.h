@@ -50,6 +50,8 @@ typedef struct hub_policy_req {
     const char *repo;     /* "org/name" (or a legacy one-segment id) */
     const char *revision; /* as requested; NULL when the route names none (refs) */
     const char *path;     /* the file, for file requests (resolve, raw, reconstructions); else NULL */
+    const char *content_format; /* the format its bytes are in (hub_scan_policy_format), when the
+                                 * scanner told; a "formats" condition matches the name or this */
 } hub_policy_req;
 
 typedef enum hub_verdict_kind {

@@ -89,7 +89,7 @@ void hub_route_resolve(hub_ctx *x, int raw)
                  hub_types_segment(x->repo.type), x->repo.name, x->commit_hex);
     hub_file f = {.ct = &e.content, .is_lfs = e.is_lfs, .raw = raw, .oid = &e.oid, .commit_hex = x->commit_hex,
                   .immutable = !strcmp(x->rev, x->commit_hex), .path = x->path,
-                  .xet_token_url = *token_url ? token_url : NULL};
+                  .xet_token_url = *token_url ? token_url : NULL, .route = x->route};
     hub_serve_file(x->h, x->req, x->resp, &f);
 }
 
@@ -110,6 +110,8 @@ static int scan_refuses(hub *h, http_response *resp, const hub_file *f)
         hub_error(resp, 503, NULL, "%.200s cannot be scanned right now (%s); try again later", f->path, hg_strerror(rc));
         return 1;
     }
+    if (info.known && hub_policy_content(h, resp, f->route, hub_scan_policy_format(info.format)))
+        return 1;
     return hub_scan_apply((hub_scan_mode)mode, &info, f->path, resp);
 }
 

@@ -114,6 +114,20 @@ hg_err hub_scan_content(store *st, const store_content *ct, const char *name, hu
     return rc;
 }
 
+const char *hub_scan_policy_format(const char *f)
+{
+    static const char *const map[][2] = {
+        {"pickle", "pickle"},     {"pytorch-zip", "pickle"}, {"pytorch-legacy", "pickle"},
+        {"joblib", "pickle"},     {"npy", "numpy"},          {"npz", "numpy"},
+        {"keras", "keras"},       {"hdf5", "keras"},         {"gguf", "gguf"},
+        {"onnx", "onnx"},         {"safetensors", "safetensors"},
+    };
+    for (size_t i = 0; f && i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(f, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
 int hub_scan_apply(hub_scan_mode mode, const hub_scan_info *info, const char *path, http_response *resp)
 {
     if (mode == HUB_SCAN_OFF || !info->known)

@@ -41,6 +41,9 @@ HG_MUST_CHECK hg_err hub_scan_content(store *st, const store_content *ct, const 
  * a provisional judgement, not stored; used on a safetensors header before the body arrived). */
 HG_MUST_CHECK hg_err hub_scan_fd(store *st, const uint8_t sha256[32], int fd, uint64_t size, const char *name,
                                  int keep, hub_scan_info *out);
+/* The policy's name (hub_policy.h "formats") for a format the scanner found, or NULL:
+ * pickle, PyTorch zip and legacy files -> "pickle", npy/npz -> "numpy", Keras/HDF5 -> "keras"... */
+const char *hub_scan_policy_format(const char *scan_format);
 /* Applies the mode to a verdict for a response about path: 1 when the response became a 403,
  * else 0 after adding X-Hubgate-Scan (and X-Hubgate-Scan-Findings) where there is something to
  * say. */

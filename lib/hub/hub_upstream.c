@@ -771,7 +771,7 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
     const char *rev = route_rev(r);
     hub_file hf = {.ct = &ct, .is_lfs = f.is_lfs, .raw = r->kind == ROUTE_RAW, .oid = &oid,
                    .commit_hex = f.commit, .immutable = rev && is_commit_hex(rev), .path = req->path,
-                   .flight = fl, .xet_token_url = *token_url ? token_url : NULL};
+                   .flight = fl, .xet_token_url = *token_url ? token_url : NULL, .route = r};
     hub_serve_file(h, req, resp, &hf);
     if (resp->status < 400) {
         /* Said for the audit log (and operators): was the body already here? */

@@ -350,6 +350,11 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
             hub_error(resp, 503, NULL, "The file cannot be scanned right now (%s); try again later", hg_strerror(rc));
             return;
         }
+        /* The policy's "formats" by content too (a pickle named .safetensors is a pickle). */
+        hub_policy_req prq = {.type = tok.type, .repo = tok.repo, .revision = tok.commit_hex, .path = "",
+                              .content_format = info.known ? hub_scan_policy_format(info.format) : NULL};
+        if (prq.content_format && hub_policy_apply(h, resp, &prq, r->audit))
+            return;
         if (hub_scan_apply((hub_scan_mode)mode, &info, name, resp))
             return;
     }

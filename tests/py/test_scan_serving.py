@@ -51,6 +51,7 @@ FILES = {
     "evil_zip.pt": EVIL_ZIP,
     "model.h5": WARN_H5,
     "config.json": b'{"x": 1}\n',
+    "disguised.safetensors": GOOD_PT,                     # a (harmless) pickle by another name
 }
 
 
@@ -131,6 +132,28 @@ class Local(unittest.TestCase):
         with harness.Server(self.data, "--scan", "off") as s:
             st, h, body = req(s.port, "GET", self.p("evil.bin"))
             self.assertEqual((st, body, h.get("x-hubgate-scan")), (200, EVIL, None))
+
+    def test_policy_formats_by_content(self):
+        """"No pickles at all" also catches a pickle named .safetensors, on resolve and on Xet."""
+        pol = os.path.join(self.tmp, "nopickle.json")
+        with open(pol, "w") as f:
+            json.dump({"rules": [{"action": "deny", "formats": ["pickle"], "reason": "no pickles"}]}, f)
+        with harness.Server(self.data, "--scan", "block", "--policy", pol) as s:
+            for name in ("disguised.safetensors", "legacy.pt"):
+                st, h, body = req(s.port, "GET", self.p(name))
+                self.assertEqual((st, h.get("x-error-code")), (403, "PolicyDenied"), name)
+                self.assertIn("no pickles", h["x-error-message"])
+            st, h, body = req(s.port, "GET", self.p("model.safetensors"))
+            self.assertEqual((st, body), (200, SAFE))
+            tok = json.loads(req(s.port, "GET", "/api/models/org/m/xet-read-token/main")[2])["accessToken"]
+            tree = json.loads(req(s.port, "GET", "/api/models/org/m/tree/main")[2])
+            xh = {e["path"]: e.get("xetHash") for e in tree}
+            st, h, _ = req(s.port, "GET", "/v2/reconstructions/" + xh["disguised.safetensors"],
+                           {"Authorization": "Bearer " + tok})
+            self.assertEqual((st, h.get("x-error-code")), (403, "PolicyDenied"))
+        with harness.Server(self.data, "--scan", "block") as s:   # without the rule it is served
+            st, h, body = req(s.port, "GET", self.p("disguised.safetensors"))
+            self.assertEqual((st, body, h.get("x-hubgate-scan")), (200, GOOD_PT, "allow"))
 
     def test_policy_file_decides_and_reloads(self):
         pol = os.path.join(self.tmp, "policy.json")
