@@ -436,13 +436,22 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
 hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out)
 {
     pthread_mutex_lock(&fs->mu);
-    for (size_t i = 0; i < fs->n; i++)
-        if (!strcmp(fs->v[i]->id, spec->id)) {
-            fs->v[i]->refs++;
-            *out = fs->v[i];
-            pthread_mutex_unlock(&fs->mu);
-            return HG_OK;
-        }
+    for (size_t i = 0; i < fs->n; i++) {
+        hub_flight *g = fs->v[i];
+        if (strcmp(g->id, spec->id))
+            continue;
+        /* A failed transfer stays listed until its thread is done: it is no one to join (its
+         * readers were told); a new request starts afresh.  Lock order: registry, flight. */
+        pthread_mutex_lock(&g->mu);
+        int failed = g->state == FLIGHT_FAILED;
+        pthread_mutex_unlock(&g->mu);
+        if (failed)
+            continue;
+        g->refs++;
+        *out = g;
+        pthread_mutex_unlock(&fs->mu);
+        return HG_OK;
+    }
     hg_err rc = fs->stopping ? HG_ERR_UPSTREAM : HG_OK;
     if (!rc && fs->n == fs->cap) {
         size_t cap = fs->cap ? 2 * fs->cap : 16;
