@@ -90,18 +90,23 @@ hg_err hub_scan_fd(store *st, const uint8_t sha256[32], int fd, uint64_t size, c
     return HG_OK;
 }
 
-hg_err hub_scan_content(store *st, const store_content *ct, const char *name, hub_scan_info *out)
+hg_err hub_scan_stored(store *st, const uint8_t sha256[32], hub_scan_info *out)
 {
     memset(out, 0, sizeof *out);
     store_scan sc;
-    hg_err rc = store_scan_get(st, ct->sha256, &sc);
-    if (!rc && sc.rules == SCAN_RULES_VERSION) {
+    hg_err rc = store_scan_get(st, sha256, &sc);
+    if (!rc && sc.rules != SCAN_RULES_VERSION)
+        rc = HG_ERR_NOTFOUND;
+    if (!rc)
         fill_info(out, sc.verdict, sc.format, sc.report);
-        store_scan_clear(&sc);
-        return HG_OK;
-    }
     store_scan_clear(&sc);
-    if (rc && rc != HG_ERR_NOTFOUND)
+    return rc;
+}
+
+hg_err hub_scan_content(store *st, const store_content *ct, const char *name, hub_scan_info *out)
+{
+    hg_err rc = hub_scan_stored(st, ct->sha256, out);
+    if (rc != HG_ERR_NOTFOUND)
         return rc;
     /* Not judged yet (imported before, or by older rules): the scanner wants the bytes in one
      * piece; a temporary copy costs one pass over the chunks, once per content. */

@@ -34,6 +34,9 @@ typedef struct hub_scan_info {
     char summary[600];  /* the worst findings, e.g. "pickle.global.denied os.system in archive/data.pkl" */
 } hub_scan_info;
 
+/* The kept verdict on the content with this sha256 (HG_ERR_NOTFOUND: none by today's rules),
+ * also when its bytes are not stored (a download that was refused). */
+HG_MUST_CHECK hg_err hub_scan_stored(store *st, const uint8_t sha256[32], hub_scan_info *out);
 /* The verdict on a stored content: kept, else judged now from its chunks (and kept). */
 HG_MUST_CHECK hg_err hub_scan_content(store *st, const store_content *ct, const char *name,
                                       hub_scan_info *out);

@@ -33,6 +33,8 @@
 
 #include "hub/hub_body.h"
 #include "hub/hub_flight.h"
+#include "hub/hub_scan.h"
+#include "scan/scan.h"
 #include "hub/hub_int.h"
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
@@ -687,6 +689,20 @@ static hg_err file_meta(hub *h, const http_request *req, const hub_route *r, ups
     return rc;
 }
 
+/* A content the scanner judged before (its bytes were refused, so not stored): refused again
+ * without downloading it (1), by the verdict or by the policy's formats. */
+static int refused_before(hub *h, const http_request *req, const hub_route *r, const upstream_file *f,
+                          http_response *resp)
+{
+    int mode = hub_scan_mode_now(h);
+    hub_scan_info si;
+    if (mode == HUB_SCAN_OFF || hub_scan_stored(h->st, f->sha256, &si))
+        return 0;
+    if (hub_policy_content(h, resp, r, hub_scan_policy_format(si.format)))
+        return 1;
+    return si.verdict == SCAN_BLOCK && mode == HUB_SCAN_BLOCK && hub_scan_apply((hub_scan_mode)mode, &si, req->path, resp);
+}
+
 static void file_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
 {
     upstream_file f;
@@ -719,6 +735,8 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         git_oid_to_hex(&f.blob, id);
     rc = f.is_lfs ? store_content_by_sha256(h->st, f.sha256, &ct) : store_content_by_blob(h->st, &f.blob, &ct);
     int is_head = !strcmp(req->method, "HEAD");
+    if (rc == HG_ERR_NOTFOUND && f.is_lfs && refused_before(h, req, r, &f, resp))
+        goto out;
     if (rc == HG_ERR_NOTFOUND && is_head) {
         /* HEAD needs the metadata only: no download for it. */
         memset(&ct, 0, sizeof ct);

@@ -253,8 +253,11 @@ class Gateway(unittest.TestCase):
         c.close()
         self.assertFalse(complete, "a blocked file was delivered whole")
         self.assertLess(len(body), len(data))
-        st, h, _ = req(self.gw.port, "GET", "/org/m/resolve/main/fake.parquet")
-        self.assertEqual((st, h.get("x-error-code")), (403, "BlockedByScanner"))
+        self.hub.reset_counters()
+        for method in ("GET", "HEAD", "GET"):   # right away, while the refused transfer winds down
+            st, h, _ = req(self.gw.port, method, "/org/m/resolve/main/fake.parquet")
+            self.assertEqual((st, h.get("x-error-code")), (403, "BlockedByScanner"), method)
+        self.assertEqual(self.hub.counters["cdn_get"], 0, "a refused file was downloaded again")
 
     def test_cold_pickle_held_until_judged_safetensors_streams(self):
         self.hub.faults.hosts = {"cdn"}
