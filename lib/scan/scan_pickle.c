@@ -541,7 +541,8 @@ static pv *str_escape(pk_vm *m, const uint8_t *s, size_t n)
     return v;
 }
 
-/* UNICODE: raw-unicode-escape (\uXXXX, \UXXXXXXXX; other bytes are Latin-1 code points). */
+/* UNICODE: raw-unicode-escape (backslash-u and 4 hex digits, backslash-U and 8; other bytes are
+ * Latin-1 code points). */
 static pv *str_rawunicode(pk_vm *m, const uint8_t *s, size_t n)
 {
     uint8_t *o = ar_alloc(m, n * 4 + 1);

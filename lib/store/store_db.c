@@ -241,6 +241,13 @@ sqlite3_stmt *store_stmt(store_conn *c, store_stmt_id id)
     return s;
 }
 
+void store_tmp_name(const store *st, const char *kind, char *out, size_t cap)
+{
+    static unsigned long seq;
+    snprintf(out, cap, "%s/tmp/%s.%ld.%lu", st->dir, kind, (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+}
+
 void store_xorb_path(const store *st, const xet_hash *h, char *out, size_t cap)
 {
     char hex[XET_HEX_LEN + 1];

@@ -123,9 +123,7 @@ hg_err store_files_tmpfile(store *st, int *fd)
         *fd = f;
         return HG_OK;
     }
-    static unsigned long seq;
-    snprintf(tmp, sizeof tmp, "%s/tmp/anon.%ld.%lu", st->dir, (long)getpid(),
-             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    store_tmp_name(st, "anon", tmp, sizeof tmp);
     f = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (f < 0) {
         HG_ERROR("create %s: %s", tmp, strerror(errno));
@@ -154,12 +152,14 @@ static hg_err install(store *st, const store_content *ct, const char *tmp)
     return rc;
 }
 
-static hg_err tmp_name(store *st, char *out, size_t cap)
+/* The plain copy just put in place by this process counts as verified (its bytes were). */
+static void mark_verified(store *st, const store_content *ct)
 {
-    static unsigned long seq;
-    snprintf(out, cap, "%s/tmp/file.%ld.%lu", st->dir, (long)getpid(),
-             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-    return HG_OK;
+    char path[4096];
+    struct stat sb;
+    file_path(st, ct, path, sizeof path);
+    if (stat(path, &sb) == 0)
+        store_vcache_mark(&st->verified, vkey(ct), fingerprint(&sb), 0);
 }
 
 static int exists(store *st, const store_content *ct)
@@ -205,21 +205,18 @@ hg_err store_files_adopt(store *st, const store_content *ct, int fd)
     if (exists(st, ct))
         return HG_OK;
     char tmp[4096], proc[64];
-    hg_err rc = tmp_name(st, tmp, sizeof tmp);
+    store_tmp_name(st, "file", tmp, sizeof tmp);
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     /* An O_TMPFILE file can be given a name; anything else is copied (in the kernel). */
-    if (!rc && (fsync(fd) || linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0))
+    hg_err rc = HG_OK;
+    if (fsync(fd) || linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
         rc = copy_fd(fd, ct->size, tmp);
-    else if (!rc)
+    else
         fchmod(fd, 0644);
     if (!rc)
         rc = install(st, ct, tmp);
-    if (!rc) {
-        char path[4096];
-        file_path(st, ct, path, sizeof path);
-        if (stat(path, &sb) == 0)
-            store_vcache_mark(&st->verified, vkey(ct), fingerprint(&sb), 0);
-    }
+    if (!rc)
+        mark_verified(st, ct);
     return rc;
 }
 
@@ -258,8 +255,9 @@ hg_err store_files_materialize(store *st, const store_content *ct)
     if (exists(st, ct))
         return HG_OK;
     char tmp[4096];
-    hg_err rc = tmp_name(st, tmp, sizeof tmp);
-    int dst = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    store_tmp_name(st, "file", tmp, sizeof tmp);
+    hg_err rc;
+    int dst = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (dst < 0) {
         HG_ERROR("create %s: %s", tmp, strerror(errno));
         return HG_ERR_IO;
@@ -275,13 +273,8 @@ hg_err store_files_materialize(store *st, const store_content *ct)
         return rc;
     }
     rc = install(st, ct, tmp);
-    if (!rc) {
-        char path[4096];
-        struct stat sb;
-        file_path(st, ct, path, sizeof path);
-        if (stat(path, &sb) == 0)
-            store_vcache_mark(&st->verified, vkey(ct), fingerprint(&sb), 0);
-    }
+    if (!rc)
+        mark_verified(st, ct);
     return rc;
 }
 

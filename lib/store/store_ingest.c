@@ -183,11 +183,7 @@ static hg_err flush_xorb(store_ingest *in)
     store_xorb_path(in->st, &x.hash, path, sizeof path);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
-    /* Unique in the process: ingest sessions run concurrently (gateway downloads finishing
-     * together), and two of them writing one temporary file would rename mixed bytes into place. */
-    static unsigned long seq;
-    snprintf(tmp, sizeof tmp, "%s/tmp/xorb.%ld.%lu", in->st->dir, (long)getpid(),
-             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    store_tmp_name(in->st, "xorb", tmp, sizeof tmp);
     if ((rc = hg_mkdirs(dir)))
         return rc;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

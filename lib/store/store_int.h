@@ -117,6 +117,10 @@ HG_MUST_CHECK hg_err store_ingest_commit(store_ingest *in, store_txn_cb cb, void
 HG_MUST_CHECK hg_err store_ingest_file_content(const store_ingest *in, size_t idx,
                                                store_content *out);
 
+/* A new name under tmp/, unique in the process (writers run concurrently: two of them on one
+ * temporary file would rename mixed bytes into place) and across processes (the pid). */
+void store_tmp_name(const store *st, const char *kind, char *out, size_t cap);
+
 /* xorbs/ab/cd/<hex> for a hash. */
 void store_xorb_path(const store *st, const xet_hash *h, char *out, size_t cap);
 

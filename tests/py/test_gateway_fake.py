@@ -103,38 +103,7 @@ def tearDownModule():
 # HTTP helpers
 # ---------------------------------------------------------------------------------------------
 
-class Resp:
-    def __init__(self, status, headers, body, complete=True):
-        self.status, self.headers, self.body, self.complete = status, headers, body, complete
-
-    def h(self, name):
-        return self.headers.get(name.lower())
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<%s %s %r%s>" % (self.status, self.h("X-Error-Code") or "", self.body[:120],
-                                 "" if self.complete else " (cut short)")
-
-
-def request(port, method, path, headers=None, body=None, timeout=60):
-    """One request on a fresh connection.  A body cut short before Content-Length gives
-    complete=False (what a client sees when the gateway aborts a bad download); a connection
-    dropped before any answer gives status 0."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        hs = {k.lower(): v for k, v in r.getheaders()}
-        try:
-            return Resp(r.status, hs, r.read())
-        except (http.client.IncompleteRead, ConnectionError, socket.timeout) as e:
-            return Resp(r.status, hs, getattr(e, "partial", b""), False)
-    except (ConnectionError, http.client.HTTPException, socket.timeout):
-        return Resp(0, {}, b"", False)
-    finally:
-        c.close()
+Resp, request = harness.Resp, harness.request
 
 
 def port_of(base):

@@ -34,32 +34,7 @@ def det_bytes(seed, n):
     return random.Random(seed).randbytes(n)
 
 
-class Resp:
-    def __init__(self, status, headers, body, complete=True):
-        self.status, self.headers, self.body, self.complete = status, headers, body, complete
-
-    def h(self, name):
-        return self.headers.get(name.lower())
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def request(port, method, path, headers=None, timeout=60):
-    """One request; a body cut short gives complete=False, a dropped connection status 0."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, headers=headers or {})
-        r = c.getresponse()
-        hs = {k.lower(): v for k, v in r.getheaders()}
-        try:
-            return Resp(r.status, hs, r.read())
-        except http.client.IncompleteRead as e:
-            return Resp(r.status, hs, e.partial, False)
-    except (ConnectionError, http.client.HTTPException, socket.timeout):
-        return Resp(0, {}, b"", False)
-    finally:
-        c.close()
+Resp, request = harness.Resp, harness.request
 
 
 class Rule:

@@ -28,13 +28,9 @@ def det(seed, n):
     return random.Random(seed).randbytes(n)
 
 
-def req(port, method, path, headers=None, timeout=60):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+def req(port, method, path, headers=None):
+    r = harness.request(port, method, path, headers)
+    return r.status, r.headers, r.body
 
 
 EVIL = sc.call2("os", "system")                          # protocol 2: os.system("echo ...")

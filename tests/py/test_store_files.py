@@ -26,12 +26,8 @@ def det(seed, n):
 
 
 def get(port, path, headers=None, method="GET"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    r = harness.request(port, method, path, headers)
+    return r.status, r.headers, r.body
 
 
 def plain_files(data):
