@@ -665,9 +665,9 @@ static void metrics(hub *h, http_response *resp)
         rc = hg_buf_append(&b, line, (size_t)n);
     }
     int n = snprintf(line, sizeof line, "hubgate_errors_total %lu\nhubgate_json_cache_hits_total %lu\n"
-                     "hubgate_upstream_downloads_total %lu\n",
+                     "hubgate_upstream_downloads_total %lu\nhubgate_upstream_regions_first_total %lu\n",
                      __atomic_load_n(&h->errors, __ATOMIC_RELAXED), __atomic_load_n(&h->cache.hits, __ATOMIC_RELAXED),
-                     hub_flights_started(h->flights));
+                     hub_flights_started(h->flights), hub_flights_regions(h->flights));
     if (!rc && h->up) {
         upstream_stats us;
         upstream_get_stats(h->up, &us);

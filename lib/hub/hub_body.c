@@ -137,7 +137,8 @@ ssize_t hub_body_read(void *arg, uint64_t pos, char *buf, size_t max, http_park 
             /* Park only when nothing was copied yet: bytes in hand go out first.  The last
              * byte of the response waits for the transfer's verdict. */
             uint64_t hold = b->cur == b->last_flight_seg ? s->off + s->len - 1 : UINT64_MAX;
-            ssize_t got = hub_flight_read(b->flight, s->off + in, buf + done, n, hold, done ? NULL : park);
+            ssize_t got = hub_flight_read(b->flight, s->off + in, buf + done, n, hold, &b->flight_regions,
+                                          done ? NULL : park);
             if (got < 0)
                 return done ? (ssize_t)done : -1;
             if (got == 0)

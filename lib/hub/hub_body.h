@@ -28,6 +28,7 @@ typedef struct hub_body {
     size_t cur;
     uint64_t cur_base;
     size_t last_flight_seg; /* index of the last non-literal segment (its last byte is held) */
+    unsigned flight_regions; /* regions of the flight this body was given bytes from */
 } hub_body;
 
 /* A body reading from a content (fd -1) or from an open file (fd, taken). */

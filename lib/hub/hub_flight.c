@@ -27,6 +27,26 @@
 
 enum { FLIGHT_RUNNING = 0, FLIGHT_VERIFIED, FLIGHT_FAILED };
 
+/* A read this far ahead of the transfer (and further than it gets in REGION_AHEAD_MS at its
+ * rate so far) has its bytes fetched first, by a Range request of their own: at most
+ * REGION_MAX_BYTES each, REGION_MAX per transfer, which bounds the bytes fetched twice. */
+#define REGION_MAX 8
+#define REGION_MAX_BYTES ((uint64_t)32 << 20)
+#define REGION_MIN_AHEAD ((uint64_t)1 << 20)
+#define REGION_AHEAD_MS 500
+
+/* FETCHING, then FETCHED (its bytes are in, or it failed part way), then, once the transfer
+ * verified, SAME (its bytes equal the verified file's) or BAD. */
+enum { REGION_FETCHING = 0, REGION_FETCHED, REGION_SAME, REGION_BAD };
+
+typedef struct flight_region {
+    uint64_t start, end; /* the file's bytes [start, end) */
+    uint64_t got;        /* of them in fd, from its offset 0 */
+    uint64_t woke_at;    /* got at the last wake (region thread only) */
+    int fd;              /* -1 until its thread is set up */
+    int state;
+} flight_region;
+
 /* When clients may see the bytes of a transfer the scanner has to judge. */
 enum { GATE_OPEN = 0, GATE_UNDECIDED, GATE_HEADER, GATE_WHOLE };
 
@@ -56,6 +76,9 @@ struct hub_flight {
     int gate;             /* GATE_*: nothing is visible before it is OPEN */
     uint64_t gate_need;   /* GATE_HEADER: bytes the header takes */
     hub_scan_info scan;   /* the verdict the gate opened with (known 0: none) */
+    uint64_t started_ms;  /* for the transfer's rate */
+    flight_region regions[REGION_MAX]; /* bytes fetched first (see REGION_MAX) */
+    unsigned nregions;
 };
 
 struct hub_flights {
@@ -69,6 +92,7 @@ struct hub_flights {
     unsigned running;
     int stopping;         /* read by transfer threads without the lock: a hint to abort */
     unsigned long started;
+    unsigned long regions; /* regions fetched first, since the start */
 };
 
 static uint64_t mono_ms(void)
@@ -123,10 +147,18 @@ unsigned long hub_flights_started(hub_flights *fs)
     return fs ? __atomic_load_n(&fs->started, __ATOMIC_RELAXED) : 0;
 }
 
+unsigned long hub_flights_regions(hub_flights *fs)
+{
+    return fs ? __atomic_load_n(&fs->regions, __ATOMIC_RELAXED) : 0;
+}
+
 static void flight_free(hub_flight *f)
 {
     if (f->fd >= 0)
         close(f->fd);
+    for (unsigned i = 0; i < f->nregions; i++)
+        if (f->regions[i].fd >= 0)
+            close(f->regions[i].fd);
     if (f->auth) {
         memset(f->auth, 0, strlen(f->auth));
         free(f->auth);
@@ -322,6 +354,9 @@ static hg_err fetch_verified(hub_flight *f, char *msg, size_t cap)
     return HG_OK;
 }
 
+static void thread_done(hub_flight *f);
+
+/* The transfer is over: a later request starts a new one or finds the stored content. */
 static void unregister(hub_flight *f)
 {
     hub_flights *fs = f->reg;
@@ -331,12 +366,8 @@ static void unregister(hub_flight *f)
             fs->v[i] = fs->v[--fs->n];
             break;
         }
-    int last = --f->refs == 0;
-    if (--fs->running == 0)
-        pthread_cond_broadcast(&fs->idle);
     pthread_mutex_unlock(&fs->mu);
-    if (last)
-        flight_free(f);
+    thread_done(f);
 }
 
 static void *flight_main(void *arg)
@@ -391,6 +422,184 @@ static void *flight_main(void *arg)
     return NULL;
 }
 
+/* ---- bytes fetched first ---- */
+
+typedef struct region_job {
+    hub_flight *f;
+    unsigned i;
+} region_job;
+
+static int region_sink(void *arg, const void *data, size_t len)
+{
+    region_job *j = arg;
+    hub_flight *f = j->f;
+    flight_region *r = &f->regions[j->i];
+    if (__atomic_load_n(&f->reg->stopping, __ATOMIC_RELAXED))
+        return -1;
+    uint64_t got = __atomic_load_n(&r->got, __ATOMIC_RELAXED); /* only this thread writes it */
+    if (got + len > r->end - r->start || hg_pwrite_all(r->fd, data, len, got))
+        return -1;
+    http_park **wake = NULL;
+    size_t nwake = 0;
+    pthread_mutex_lock(&f->mu);
+    r->got += len;
+    if (f->nparked && (r->woke_at == 0 || r->got - r->woke_at >= WAKE_BYTES || r->got == r->end - r->start)) {
+        r->woke_at = r->got;
+        nwake = take_parked(f, &wake);
+    }
+    pthread_mutex_unlock(&f->mu);
+    resume_all(wake, nwake);
+    return 0;
+}
+
+/* 1 when bytes [0, n) of fd a equal bytes [boff, boff + n) of fd b. */
+static int same_bytes(int a, int b, uint64_t boff, uint64_t n)
+{
+    enum { BLK = 256 * 1024 };
+    char *x = malloc(2 * BLK);
+    int same = x != NULL;
+    for (uint64_t o = 0; same && o < n; o += BLK) {
+        size_t k = n - o < BLK ? (size_t)(n - o) : BLK;
+        same = !hg_pread_all(a, x, k, o) && !hg_pread_all(b, x + BLK, k, boff + o) && !memcmp(x, x + BLK, k);
+    }
+    free(x);
+    return same;
+}
+
+/* Drops a thread's hold on f (a transfer or region thread that is done). */
+static void thread_done(hub_flight *f)
+{
+    hub_flights *fs = f->reg;
+    pthread_mutex_lock(&fs->mu);
+    int last = --f->refs == 0;
+    if (--fs->running == 0)
+        pthread_cond_broadcast(&fs->idle);
+    pthread_mutex_unlock(&fs->mu);
+    if (last)
+        flight_free(f);
+}
+
+static void *region_main(void *arg)
+{
+    region_job *j = arg;
+    hub_flight *f = j->f;
+    flight_region *r = &f->regions[j->i];
+    upstream_response ur;
+    upstream_response_init(&ur);
+    hg_err rc = upstream_fetch_range(f->reg->up, f->path, f->auth, r->start, r->end - r->start, region_sink, j, &ur);
+    if (rc && !__atomic_load_n(&f->reg->stopping, __ATOMIC_RELAXED))
+        HG_WARN("fetching bytes %llu-%llu of %.200s first failed (%s): their readers wait for the download",
+                (unsigned long long)r->start, (unsigned long long)(r->end - 1), f->path,
+                ur.error[0] ? ur.error : hg_strerror(rc));
+    upstream_response_clear(&ur);
+    upstream_thread_exit(f->reg->up);
+    /* Readers got these bytes before anything vouched for them, and their last byte waits for
+     * this check: the bytes must be the verified file's. */
+    pthread_mutex_lock(&f->mu);
+    r->state = REGION_FETCHED;
+    while (f->state == FLIGHT_RUNNING)
+        pthread_cond_wait(&f->cv, &f->mu);
+    int verified = f->state == FLIGHT_VERIFIED;
+    uint64_t got = r->got;
+    pthread_mutex_unlock(&f->mu);
+    int same = verified && same_bytes(r->fd, f->fd, r->start, got);
+    if (verified && !same)
+        HG_ERROR("bytes %llu-%llu of %.200s fetched first differ from the verified file: their readers are cut off",
+                 (unsigned long long)r->start, (unsigned long long)(r->start + got - 1), f->path);
+    http_park **wake;
+    pthread_mutex_lock(&f->mu);
+    r->state = same ? REGION_SAME : REGION_BAD;
+    size_t nwake = take_parked(f, &wake);
+    pthread_mutex_unlock(&f->mu);
+    resume_all(wake, nwake);
+    free(j);
+    thread_done(f);
+    return NULL;
+}
+
+/* Starts the thread of region i (reserved by hub_flight_read); if it cannot, the region stays
+ * empty and its readers wait for the transfer. */
+static void region_start(hub_flight *f, unsigned i)
+{
+    hub_flights *fs = f->reg;
+    flight_region *r = &f->regions[i];
+    region_job *j = malloc(sizeof *j);
+    int fd = -1;
+    hg_err rc = j ? store_files_tmpfile(fs->st, &fd) : HG_ERR_NOMEM;
+    if (!rc) {
+        pthread_mutex_lock(&fs->mu);
+        rc = fs->stopping ? HG_ERR_UPSTREAM : HG_OK;
+        if (!rc) {
+            fs->running++;
+            f->refs++;
+        }
+        pthread_mutex_unlock(&fs->mu);
+    }
+    pthread_mutex_lock(&f->mu);
+    r->fd = fd;
+    if (rc)
+        r->state = REGION_BAD; /* nothing read from it: it only stops covering its bytes */
+    pthread_mutex_unlock(&f->mu);
+    if (rc) {
+        free(j);
+        return;
+    }
+    j->f = f;
+    j->i = i;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &attr, region_main, j) != 0) {
+        HG_ERROR("cannot start a download thread: %s", strerror(errno));
+        pthread_mutex_lock(&f->mu);
+        r->state = REGION_BAD;
+        pthread_mutex_unlock(&f->mu);
+        free(j);
+        thread_done(f);
+    } else {
+        __atomic_add_fetch(&fs->regions, 1, __ATOMIC_RELAXED);
+        HG_INFO("a read at byte %llu of %.200s is ahead of its download: fetching bytes %llu-%llu first",
+                (unsigned long long)r->start, f->path, (unsigned long long)r->start, (unsigned long long)(r->end - 1));
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* Under f->mu: the region holding byte off (or fetching it), or NULL. */
+static flight_region *region_at(hub_flight *f, uint64_t off)
+{
+    flight_region *fetching = NULL;
+    for (unsigned i = 0; i < f->nregions; i++) {
+        flight_region *r = &f->regions[i];
+        if (off < r->start || off >= r->end)
+            continue;
+        if (off < r->start + r->got)
+            return r;
+        if (r->state == REGION_FETCHING)
+            fetching = r;
+    }
+    return fetching;
+}
+
+/* Under f->mu, for a read at off that the transfer has not reached: reserves a region from off
+ * (to the response's end, hold + 1) if the transfer is far enough behind; its index or -1. */
+static int region_want(hub_flight *f, uint64_t off, uint64_t hold)
+{
+    if (f->nregions == REGION_MAX || f->state != FLIGHT_RUNNING || f->gate != GATE_OPEN || off <= f->written)
+        return -1;
+    /* The rate over at least REGION_AHEAD_MS: the first bytes come in a burst (socket buffers). */
+    uint64_t ahead = off - f->written, ms = mono_ms() - f->started_ms;
+    uint64_t soon = f->written / (ms > REGION_AHEAD_MS ? ms : REGION_AHEAD_MS) * REGION_AHEAD_MS;
+    if (ahead < REGION_MIN_AHEAD || ahead < soon)
+        return -1;
+    uint64_t end = hold < f->size ? hold + 1 : f->size;
+    if (end - off > REGION_MAX_BYTES)
+        end = off + REGION_MAX_BYTES;
+    unsigned i = f->nregions++;
+    f->regions[i] = (flight_region){.start = off, .end = end, .fd = -1, .state = REGION_FETCHING};
+    return (int)i;
+}
+
 /* A new flight for spec, with its file open (and already unlinked: nothing to clean up). */
 static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out)
 {
@@ -408,7 +617,7 @@ static hg_err flight_new(hub_flights *fs, const hub_flight_spec *spec, hub_fligh
     f->is_lfs = spec->is_lfs;
     memcpy(f->sha256, spec->sha256, 32);
     f->blob = spec->blob;
-    f->woke_ms = mono_ms();
+    f->woke_ms = f->started_ms = mono_ms();
     f->scan_mode = spec->scan_mode;
     f->gate = spec->is_lfs && f->scan_mode == HUB_SCAN_BLOCK ? GATE_UNDECIDED : GATE_OPEN;
     if (spec->head && (f->head = malloc(sizeof *f->head)) != NULL) {
@@ -503,7 +712,7 @@ hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
     return rc;
 }
 
-ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold,
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold, unsigned *used,
                         http_park *park)
 {
     pthread_mutex_lock(&f->mu);
@@ -511,20 +720,58 @@ ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint
         pthread_mutex_unlock(&f->mu);
         return -1;
     }
-    /* The response's last byte and the file's wait for the verdict. */
+    /* The response's last byte and the file's wait for the verdict, and for the check of any
+     * bytes fetched first that this response was given. */
     uint64_t visible = f->size;
-    if (f->state != FLIGHT_VERIFIED) {
+    int waiting = 0;
+    if (f->state == FLIGHT_VERIFIED) {
+        for (unsigned i = 0; i < f->nregions; i++) {
+            if (!(*used & 1u << i) || f->regions[i].state == REGION_SAME)
+                continue;
+            if (f->regions[i].state == REGION_BAD) {
+                pthread_mutex_unlock(&f->mu);
+                return -1;
+            }
+            waiting = 1;
+        }
+        if (waiting && hold < visible)
+            visible = hold;
+    } else {
         visible = f->gate != GATE_OPEN ? 0 : f->written < f->size ? f->written : f->size - 1;
         if (hold < visible)
             visible = hold;
     }
+    int fd = f->fd;
+    uint64_t at = off;
+    int reserved = -1;
+    if (off >= visible && f->state == FLIGHT_RUNNING && f->gate == GATE_OPEN) {
+        flight_region *r = region_at(f, off);
+        unsigned bit = r ? 1u << (unsigned)(r - f->regions) : 0;
+        if (!r) {
+            reserved = region_want(f, off, hold);
+        } else if (off >= f->written + REGION_MIN_AHEAD / 4 || (*used & bit)) {
+            /* A reader at the transfer's front waits for it (its bytes come next anyway): only
+             * readers well ahead, or already reading the region, take its unverified bytes. */
+            uint64_t end = r->start + r->got, cap = hold < f->size - 1 ? hold : f->size - 1;
+            if (end > cap)
+                end = cap;
+            if (off < end) {
+                *used |= bit;
+                fd = r->fd;
+                at = off - r->start;
+                visible = end;
+            }
+        }
+    }
     if (off < visible) {
         pthread_mutex_unlock(&f->mu);
         size_t n = visible - off < len ? (size_t)(visible - off) : len;
-        return hg_pread_all(f->fd, buf, n, off) ? -1 : (ssize_t)n;
+        return hg_pread_all(fd, buf, n, at) ? -1 : (ssize_t)n;
     }
-    if (!park || f->state == FLIGHT_VERIFIED) { /* VERIFIED: off is past the end */
+    if (!park || (f->state == FLIGHT_VERIFIED && !waiting)) { /* VERIFIED: off is past the end */
         pthread_mutex_unlock(&f->mu);
+        if (reserved >= 0)
+            region_start(f, (unsigned)reserved);
         return park ? -1 : 0;
     }
     if (f->nparked == f->capparked) {
@@ -532,6 +779,8 @@ ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint
         http_park **v = realloc(f->parked, c * sizeof *v);
         if (!v) {
             pthread_mutex_unlock(&f->mu);
+            if (reserved >= 0)
+                region_start(f, (unsigned)reserved);
             return -1;
         }
         f->parked = v;
@@ -540,5 +789,8 @@ ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint
     http_park_suspend(park);
     f->parked[f->nparked++] = park;
     pthread_mutex_unlock(&f->mu);
+    /* Parked first: the region's first bytes wake this reader. */
+    if (reserved >= 0)
+        region_start(f, (unsigned)reserved);
     return 0;
 }

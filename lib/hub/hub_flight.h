@@ -19,12 +19,16 @@
  *    judged when complete.
  *  - Verified bytes are ingested into the store (chunked into xorbs, deduplicated) before the
  *    flight leaves the registry, so a later request finds either the flight or the content.
+ *  - A Range read far ahead of the transfer gets its region fetched first (a Range request of
+ *    its own, into a file of its own), so that its bytes come as soon as upstream sends them;
+ *    the region is compared with the verified file before that response may complete.
  *  - A client that disconnects only drops its reference: the transfer goes on for the others
  *    and for the cache.  Memory stays bounded: bodies live in the file, never in memory.
  *
  * Threading: the registry has one mutex (the table, reference counts); each flight has its own
- * (bytes written, state, parked readers).  Readers run on HTTP worker threads, the transfer on
- * its own detached thread; hub_flights_stop aborts transfers and waits for their threads.
+ * (bytes written, state, regions, parked readers).  Readers run on HTTP worker threads, the
+ * transfer and each region on a detached thread of their own; hub_flights_stop aborts transfers
+ * and waits for all of these threads.
  */
 #ifndef HG_HUB_FLIGHT_H
 #define HG_HUB_FLIGHT_H
@@ -47,6 +51,8 @@ void hub_flights_stop(hub_flights *fs);
 void hub_flights_free(hub_flights **fs);
 /* Transfers started since the start, for /metrics. */
 unsigned long hub_flights_started(hub_flights *fs);
+/* Regions fetched first for reads ahead of their transfer, since the start (hub_flight_read). */
+unsigned long hub_flights_regions(hub_flights *fs);
 
 /* What to fetch and how to verify it.  Strings are copied. */
 typedef struct hub_flight_spec {
@@ -73,8 +79,14 @@ HG_MUST_CHECK hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
  * there yet (then the reader is parked when park is non-NULL, and resumed when there are).
  * The byte at hold (the last one of a response: UINT64_MAX for none) and the file's last byte
  * are released only once the whole file verified, so that no response (a Range one included)
- * completes with bytes that may still fail verification. */
-ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold,
+ * completes with bytes that may still fail verification.
+ *
+ * A read far ahead of the transfer (a Range into a region not fetched yet) has that region
+ * fetched first, with a Range request of its own, and is served from it as it arrives; *used
+ * (0 at the start of a response, kept by the caller between calls) records the regions it was
+ * given bytes from, and its held byte then also waits until those bytes were found equal to the
+ * verified file's (-1 if they were not: the response is cut off). */
+ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold, unsigned *used,
                         http_park *park);
 /* The scanner's verdict on the transfer's bytes, as far as hub_flight_wait_start let them
  * through (info->known 0: none, scanning is off or the format needs none before release). */

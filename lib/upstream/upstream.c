@@ -561,17 +561,93 @@ static int try_xet(upstream *u, const char *hub_url, const char *authorization, 
     return 0;
 }
 
+/* The plain download of the body (part 0: all of it, len bytes or UINT64_MAX if unknown) or of
+ * its bytes [first, first + len) (part 1), from target (the CDN URL of a redirect) or, when
+ * target is empty, from the Hub itself; breaks resume with a Range from the last byte received. */
+static hg_err fetch_plain(upstream *u, const char *hub_url, char *target, size_t tcap, const char *authorization,
+                          int part, uint64_t first, uint64_t len, body_state *bs, upstream_response *resp,
+                          uint64_t deadline)
+{
+    char logu[320], range[64];
+    for (unsigned k = 0;; k++) {
+        const char *url = *target ? target : hub_url;
+        int to_hub = up_same_origin(url, hub_url);
+        up_log_url(url, logu, sizeof logu);
+        attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = bs,
+                     .limit = len == UINT64_MAX ? UINT64_MAX : len - bs->delivered};
+        attempt_opts o = {.method = "GET", .url = url, .authorization = to_hub ? authorization : NULL};
+        a.resume_from = first + bs->delivered;
+        if (part) /* a part of the body: always a closed range */
+            snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)a.resume_from,
+                     (unsigned long long)(first + len - 1));
+        else if (a.resume_from)
+            snprintf(range, sizeof range, "%llu-", (unsigned long long)a.resume_from);
+        o.range = part || a.resume_from ? range : NULL;
+        up_clear_headers(resp);
+        resp->error[0] = '\0';
+        CURLcode cr = up_run_attempt(u, &o, &a);
+        if (a.sink_failed) {
+            snprintf(resp->error, sizeof resp->error, "download aborted by the receiver");
+            return HG_ERR_UPSTREAM;
+        }
+        if (a.too_big) {
+            snprintf(resp->error, sizeof resp->error, "upstream body longer than the announced %llu bytes",
+                     (unsigned long long)(first + len));
+            /* A server that ignored a Range of part of the body is not one that lied about it. */
+            return part ? HG_ERR_UPSTREAM : HG_ERR_CORRUPT;
+        }
+        int complete = cr == CURLE_OK && (resp->status == 200 || resp->status == 206) &&
+                       (len == UINT64_MAX || bs->delivered == len);
+        if (complete) {
+            HG_DEBUG("upstream GET %s: %llu bytes from %llu", logu, (unsigned long long)bs->delivered,
+                     (unsigned long long)first);
+            return HG_OK;
+        }
+        if (cr == CURLE_OK && !up_retryable_status(resp->status) && resp->status != 200 && resp->status != 206) {
+            if (*target && (resp->status == 403 || resp->status == 404 || resp->status == 410)) {
+                /* An expired signed CDN URL: ask the Hub for a fresh one. */
+                hg_err rc = locate(u, hub_url, authorization, resp, target, tcap);
+                if (rc)
+                    return rc;
+                if (k >= u->cfg.retries)
+                    return HG_ERR_UPSTREAM;
+                continue;
+            }
+            snprintf(resp->error, sizeof resp->error, "upstream answered %ld for the file body", resp->status);
+            return HG_ERR_UPSTREAM;
+        }
+        if (cr == CURLE_OK && (resp->status == 200 || resp->status == 206))
+            snprintf(resp->error, sizeof resp->error, "body ended after %llu bytes",
+                     (unsigned long long)bs->delivered);
+        else if (cr == CURLE_OK)
+            snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
+        HG_WARN("upstream GET %s: %s (attempt %u, %llu bytes so far)", logu, resp->error, k + 1,
+                (unsigned long long)bs->delivered);
+        if (k >= u->cfg.retries + 4 || up_backoff(u, k + 1 > 4 ? 4 : k + 1, resp, deadline)) {
+            __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
+            return HG_ERR_UPSTREAM;
+        }
+    }
+}
+
+/* The Hub URL of url_or_path, and the Authorization to give the Hub (the client's, else the
+ * gateway's own token, written into gw). */
+static const char *body_auth(upstream *u, const char *authorization, char *gw, size_t cap)
+{
+    if (!authorization && u->token) {
+        snprintf(gw, cap, "Bearer %s", u->token);
+        return gw;
+    }
+    return authorization;
+}
+
 hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
                            uint64_t expect_size, upstream_sink_fn sink, void *arg,
                            const upstream_response *head, upstream_response *resp)
 {
-    char hub_url[8192], target[8192], logu[320], range[64];
+    char hub_url[8192], target[8192], gw[4096];
     build_url(u, url_or_path, hub_url, sizeof hub_url);
-    char gw[4096];
-    if (!authorization && u->token) {
-        snprintf(gw, sizeof gw, "Bearer %s", u->token);
-        authorization = gw;
-    }
+    authorization = body_auth(u, authorization, gw, sizeof gw);
     body_state bs = {.u = u, .sink = sink, .arg = arg};
     /* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
     uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
@@ -584,59 +660,22 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
     resp->via_xet = 0;
     if (try_xet(u, hub_url, authorization, expect_size, sink, arg, resp, &rc))
         return rc;
-    for (unsigned k = 0;; k++) {
-        const char *url = *target ? target : hub_url;
-        int to_hub = up_same_origin(url, hub_url);
-        up_log_url(url, logu, sizeof logu);
-        attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = &bs,
-                     .limit = expect_size == UINT64_MAX ? UINT64_MAX : expect_size - bs.delivered};
-        attempt_opts o = {.method = "GET", .url = url, .authorization = to_hub ? authorization : NULL};
-        a.resume_from = bs.delivered;
-        if (bs.delivered) {
-            snprintf(range, sizeof range, "%llu-", (unsigned long long)bs.delivered);
-            o.range = range;
-        }
-        up_clear_headers(resp);
-        resp->error[0] = '\0';
-        CURLcode cr = up_run_attempt(u, &o, &a);
-        if (a.sink_failed) {
-            snprintf(resp->error, sizeof resp->error, "download aborted by the receiver");
-            return HG_ERR_UPSTREAM;
-        }
-        if (a.too_big) {
-            snprintf(resp->error, sizeof resp->error, "upstream body longer than the announced %llu bytes",
-                     (unsigned long long)expect_size);
-            return HG_ERR_CORRUPT;
-        }
-        int complete = cr == CURLE_OK && (resp->status == 200 || resp->status == 206) &&
-                       (expect_size == UINT64_MAX || bs.delivered == expect_size);
-        if (complete) {
-            HG_DEBUG("upstream GET %s: %llu bytes", logu, (unsigned long long)bs.delivered);
-            return HG_OK;
-        }
-        if (cr == CURLE_OK && !up_retryable_status(resp->status) && resp->status != 200 && resp->status != 206) {
-            if (*target && (resp->status == 403 || resp->status == 404 || resp->status == 410)) {
-                /* An expired signed CDN URL: ask the Hub for a fresh one. */
-                rc = locate(u, hub_url, authorization, resp, target, sizeof target);
-                if (rc)
-                    return rc;
-                if (k >= u->cfg.retries)
-                    return HG_ERR_UPSTREAM;
-                continue;
-            }
-            snprintf(resp->error, sizeof resp->error, "upstream answered %ld for the file body", resp->status);
-            return HG_ERR_UPSTREAM;
-        }
-        if (cr == CURLE_OK && (resp->status == 200 || resp->status == 206))
-            snprintf(resp->error, sizeof resp->error, "body ended after %llu bytes",
-                     (unsigned long long)bs.delivered);
-        else if (cr == CURLE_OK)
-            snprintf(resp->error, sizeof resp->error, "upstream answered %ld", resp->status);
-        HG_WARN("upstream GET %s: %s (attempt %u, %llu bytes so far)", logu, resp->error, k + 1,
-                (unsigned long long)bs.delivered);
-        if (k >= u->cfg.retries + 4 || up_backoff(u, k + 1 > 4 ? 4 : k + 1, resp, deadline)) {
-            __atomic_add_fetch(&u->failures, 1, __ATOMIC_RELAXED);
-            return HG_ERR_UPSTREAM;
-        }
-    }
+    return fetch_plain(u, hub_url, target, sizeof target, authorization, 0, 0, expect_size, &bs, resp, deadline);
+}
+
+hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *authorization, uint64_t first,
+                            uint64_t len, upstream_sink_fn sink, void *arg, upstream_response *resp)
+{
+    char hub_url[8192], target[8192], gw[4096];
+    if (len == 0 || len == UINT64_MAX)
+        return HG_ERR_INVAL;
+    build_url(u, url_or_path, hub_url, sizeof hub_url);
+    authorization = body_auth(u, authorization, gw, sizeof gw);
+    body_state bs = {.u = u, .sink = sink, .arg = arg};
+    uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
+    resp->via_xet = 0;
+    hg_err rc = locate(u, hub_url, authorization, resp, target, sizeof target);
+    if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
+        return rc ? rc : HG_ERR_UPSTREAM;
+    return fetch_plain(u, hub_url, target, sizeof target, authorization, 1, first, len, &bs, resp, deadline);
 }

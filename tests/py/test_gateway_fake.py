@@ -577,6 +577,108 @@ class TestStreaming(GatewayCase):
         self.assertLessEqual(HUB.counters["cdn_bytes"], len(data) * 1.02)
 
 
+class TestRangeFirst(GatewayCase):
+    """A Range into a region the download has not reached is fetched first (a Range request of
+    its own upstream) and streamed as it arrives; its last byte still waits for the verdict on
+    the whole file and for the check that the region's bytes are the verified ones."""
+
+    def follow(self, path, progress):
+        """A plain GET in the background that records how many bytes arrived so far."""
+        def run():
+            c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
+            c.request("GET", path)
+            r = c.getresponse()
+            progress["status"] = r.status
+            body = bytearray()
+            while True:
+                piece = r.read1(65536)
+                if not piece:
+                    break
+                body += piece
+                progress["n"] = len(body)
+            progress["body"] = bytes(body)
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        deadline = time.monotonic() + 20
+        while not progress.get("n") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertTrue(progress.get("n"), "the download did not start")
+        return th
+
+    def range_all_but_last(self, path, a, b):
+        """GET Range a-b; reads all but the last byte -> (connection, response, bytes)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
+        c.request("GET", path, headers={"Range": "bytes=%d-%d" % (a, b)})
+        r = c.getresponse()
+        self.assertEqual(r.status, 206)
+        got = bytearray()
+        while len(got) < b - a:
+            piece = r.read1(b - a - len(got))
+            if not piece:
+                break
+            got += piece
+        return c, r, bytes(got)
+
+    def test_region_ahead_served_before_the_download_reaches_it(self):
+        for repo, p in ((PLAIN, "big.bin"), (XET, "model.safetensors")):
+            with self.subTest(repo=repo, path=p):
+                HUB.reset_counters()
+                data = FILES[repo][p]
+                path = resolve_path(repo, p)
+                a = len(data) - 300_000
+                b = a + 65535
+                HUB.faults.slow_bps = len(data) / 4.0       # about 4 s for the whole file
+                progress = {}
+                th = self.follow(path, progress)
+                c, r, got = self.range_all_but_last(path, a, b)
+                main_then = progress["n"]
+                self.assertEqual(got, data[a:b], "the region's bytes")
+                self.assertLess(main_then, a, "the download had reached the region anyway (the upstream "
+                                "was not slow enough for this test to mean anything)")
+                rest = r.read()                             # the last byte: after the verdict
+                c.close()
+                th.join(60)
+                self.assertEqual(rest, data[b:b + 1])
+                self.assertEqual(progress.get("status"), 200)
+                self.assertEqual(sha(progress.get("body", b"")), sha(data), "the whole download")
+                m = self.gw.metrics()
+                self.assertGreaterEqual(m["hubgate_upstream_regions_first_total"], 1)
+                ranged = [e.headers.get("range") for e in HUB.requests
+                          if e.method == "GET" and e.host in ("cdn", "hub") and e.headers.get("range")]
+                self.assertIn("bytes=%d-%d" % (a, b), ranged, "no upstream Range for the region")
+                self.assertLessEqual(HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"],
+                                     1.02 * len(data) + (b - a + 1) + 65536, "more than the file and the region")
+
+    def test_region_unlike_the_verified_file_is_cut_off(self):
+        """The region comes from a corrupt answer, the download itself is good: the Range that
+        was given the region's bytes never completes; the file is cached and right."""
+        data = FILES[PLAIN]["model.safetensors"]
+        path = resolve_path(PLAIN, "model.safetensors")
+        mid = len(data) // 2                                # where the fake corrupts a body
+        a, b = mid - 1000, mid + 1000
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.slow_bps = len(data) / 4.0
+        progress = {}
+        th = self.follow(path, progress)                   # its body started clean
+        HUB.faults.corrupt = True
+        c, r, got = self.range_all_but_last(path, a, b)
+        HUB.faults.corrupt = False
+        self.assertGreater(HUB.counters["fault_corrupt"], 0, "the region was not fetched corrupt")
+        self.assertLess(progress["n"], a, "the download had reached the region anyway")
+        self.assertNotEqual(got, data[a:b], "the region's corrupt bytes were not what it streamed")
+        try:
+            rest = r.read()
+        except (http.client.IncompleteRead, ConnectionError) as e:
+            rest = getattr(e, "partial", b"")
+        c.close()
+        th.join(60)
+        self.assertEqual(rest, b"", "the Range completed with bytes unlike the verified file")
+        self.assertEqual((progress.get("status"), sha(progress.get("body", b""))), (200, sha(data)))
+        r = self.g("GET", path, {"Range": "bytes=%d-%d" % (a, b)})
+        self.assertEqual((r.status, r.complete, r.body), (206, True, data[a:b + 1]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------
