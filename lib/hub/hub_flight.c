@@ -58,7 +58,7 @@ struct hub_flight {
     int is_lfs;
     uint8_t sha256[32];
     git_oid blob;
-    upstream_response *head; /* a fresh HEAD answer to start from, or NULL (transfer thread) */
+    upstream_response *head; /* a fresh HEAD answer to start from, or NULL (read-only) */
     int fd;               /* the body so far (unlinked file) */
     EVP_MD_CTX *md;       /* transfer thread only */
 
@@ -486,7 +486,8 @@ static void *region_main(void *arg)
     flight_region *r = &f->regions[j->i];
     upstream_response ur;
     upstream_response_init(&ur);
-    hg_err rc = upstream_fetch_range(f->reg->up, f->path, f->auth, r->start, r->end - r->start, region_sink, j, &ur);
+    hg_err rc = upstream_fetch_range(f->reg->up, f->path, f->auth, r->start, r->end - r->start, region_sink, j,
+                                     f->head, &ur);
     if (rc && !__atomic_load_n(&f->reg->stopping, __ATOMIC_RELAXED))
         HG_WARN("fetching bytes %llu-%llu of %.200s first failed (%s): their readers wait for the download",
                 (unsigned long long)r->start, (unsigned long long)(r->end - 1), f->path,

@@ -664,7 +664,8 @@ hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *aut
 }
 
 hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *authorization, uint64_t first,
-                            uint64_t len, upstream_sink_fn sink, void *arg, upstream_response *resp)
+                            uint64_t len, upstream_sink_fn sink, void *arg, const upstream_response *head,
+                            upstream_response *resp)
 {
     char hub_url[8192], target[8192], gw[4096];
     if (len == 0 || len == UINT64_MAX)
@@ -673,8 +674,11 @@ hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *au
     authorization = body_auth(u, authorization, gw, sizeof gw);
     body_state bs = {.u = u, .sink = sink, .arg = arg};
     uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
+    hg_err rc = head ? upstream_response_copy_head(resp, head) : HG_OK;
+    if (!rc)
+        rc = head ? redirect_target(u, resp, target, sizeof target)
+                  : locate(u, hub_url, authorization, resp, target, sizeof target);
     resp->via_xet = 0;
-    hg_err rc = locate(u, hub_url, authorization, resp, target, sizeof target);
     if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
         return rc ? rc : HG_ERR_UPSTREAM;
     return fetch_plain(u, hub_url, target, sizeof target, authorization, 1, first, len, &bs, resp, deadline);

@@ -113,10 +113,11 @@ HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, c
 /* Bytes [first, first + len) of the body of url_or_path, by the plain path only (the Hub's CDN
  * redirect with a Range, never the Xet CAS: a part of a file is fetched to be served early, the
  * caller verifies it against the whole file later).  Retries and resumes as above; a server that
- * ignores the Range fails the call (HG_ERR_UPSTREAM) once len bytes went to the sink. */
+ * ignores the Range fails the call (HG_ERR_UPSTREAM) once len bytes went to the sink.  head: as
+ * for upstream_fetch_body (an expired redirect target is located again). */
 HG_MUST_CHECK hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *authorization,
                                           uint64_t first, uint64_t len, upstream_sink_fn sink, void *arg,
-                                          upstream_response *resp);
+                                          const upstream_response *head, upstream_response *resp);
 /* Copies src's status and headers into dst (cleared first; the body is not copied). */
 HG_MUST_CHECK hg_err upstream_response_copy_head(upstream_response *dst, const upstream_response *src);
 
