@@ -3,7 +3,8 @@
 #
 # Measures, interleaved and repeated (median of REPS):
 #   - warm download throughput with 1, 8 and 32 concurrent clients: hubgate plain resolve,
-#     hubgate Xet xorb ranges (the records a Xet client fetches), nginx sendfile of the file;
+#     hubgate Xet xorb ranges (the records a Xet client fetches), nginx sendfile of the file, and
+#     nginx serving the same xorb ranges from the same xorb files (the like-for-like anchor);
 #   - small-request rate and p99 (wrk): hubgate model info JSON vs nginx returning a small JSON;
 #   - hubgate peak RSS (it must not grow with the file size).
 # Data lives on /dev/shm when possible so that the disk is not what is measured.
@@ -82,6 +83,15 @@ for term in rec["terms"]:
                 print(f"{u.path}?{u.query}\tbytes={rg['bytes']['start']}-{rg['bytes']['end']}")
 PY
 
+# The anchor for Xet: nginx serving the same xorb files with the same Range requests (a run of
+# 64 MiB ranges on one connection is slower than one whole file for any server here).
+mkdir -p "$work/www/xorbs/default"
+cut -f1 "$work/req.xet" | sed 's/?.*//' | sort -u | while read -r p; do
+  h=${p##*/}
+  ln "$work/data/xorbs/${h:0:2}/${h:2:2}/$h" "$work/www/xorbs/default/$h"
+done
+sed 's/?[^\t]*//' "$work/req.xet" > "$work/req.nginx-xet"
+
 # Warm up like a client would: the first download makes the plain copy (--file-cache) that
 # later downloads are sent from; wait until it exists so every run measures the steady state.
 curl -fs -o /dev/null "http://127.0.0.1:$HGPORT/bench/model/resolve/main/model.safetensors"
@@ -94,8 +104,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A res
 for n in 1 8 32; do
   for rep in $(seq "$REPS"); do
-    for kind in nginx resolve xet; do
-      port=$HGPORT; [ "$kind" = nginx ] && port=$NGPORT
+    for kind in nginx resolve nginx-xet xet; do
+      port=$HGPORT; [ "${kind%%-*}" = nginx ] && port=$NGPORT
       out=$("$SINK" 127.0.0.1 "$port" "$n" "$work/req.$kind")
       res[$kind.$n]+="$(echo "$out" | awk '{print $3}') "
     done
@@ -116,12 +126,16 @@ ng_small=$(echo "$ng_runs" | mid)
 
 echo
 echo "hubgate vs nginx, ${SIZE} MiB file, loopback, median of $REPS (GB/s; ratio = hubgate / nginx)"
-printf "%-8s %10s %16s %8s %16s %8s\n" clients nginx "hubgate resolve" ratio "hubgate xet" ratio
+echo "(xet: the xorb ranges a Xet client fetches; nginx xorbs: nginx serving the same ranges of the"
+echo " same xorb files; ratios of xet against nginx's whole file and against nginx xorbs)"
+printf "%-8s %8s %9s %6s %12s %9s %6s %6s\n" clients nginx "hg resolve" ratio "nginx xorbs" "hg xet" ratio ratio
 for n in 1 8 32; do
   ng=$(echo "${res[nginx.$n]}" | tr ' ' '\n' | grep . | median)
   rs=$(echo "${res[resolve.$n]}" | tr ' ' '\n' | grep . | median)
+  nx=$(echo "${res[nginx-xet.$n]}" | tr ' ' '\n' | grep . | median)
   xt=$(echo "${res[xet.$n]}" | tr ' ' '\n' | grep . | median)
-  printf "%-8s %10s %16s %8.2f %16s %8.2f\n" "$n" "$ng" "$rs" "$(echo "$rs / $ng" | bc -l)" "$xt" "$(echo "$xt / $ng" | bc -l)"
+  printf "%-8s %8s %9s %6.2f %12s %9s %6.2f %6.2f\n" "$n" "$ng" "$rs" "$(echo "$rs / $ng" | bc -l)" "$nx" "$xt" \
+    "$(echo "$xt / $ng" | bc -l)" "$(echo "$xt / $nx" | bc -l)"
 done
 echo
 printf "%-34s %12s %10s\n" "small requests (wrk -c64, 5 s, median of $REPS)" "req/s" "p99"
