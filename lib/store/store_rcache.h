@@ -7,7 +7,8 @@
  * answers change only when a transaction commits, in this process or another (an import), and
  * every commit changes the header of the WAL index (the -shm file: its change counter, the
  * number of frames, the salts after a restart).  So an answer is kept together with the header
- * it was read under, and serves as long as a pread of those 48 bytes returns the same.
+ * it was read under, and serves as long as those 48 bytes (read through a shared mapping of the
+ * file, as SQLite writes them) stay the same.
  *
  * Invariants: only positive answers are kept (a missing repo or revision is looked up again);
  * anything unusual (no -shm file, a short read) disables the cache rather than guess.
@@ -40,6 +41,7 @@ typedef struct store_rc_rev {
 
 typedef struct store_rcache {
     int fd;           /* the -shm file, read only; -1: disabled */
+    const uint8_t *map; /* its header, mapped (NULL: read with pread) */
     pthread_mutex_t mu;
     uint8_t gen[STORE_WAL_HDR];
     store_rc_repo repos[STORE_RCACHE_SLOTS];
