@@ -586,7 +586,9 @@ static flight_region *region_at(hub_flight *f, uint64_t off)
  * (to the response's end, hold + 1) if the transfer is far enough behind; its index or -1. */
 static int region_want(hub_flight *f, uint64_t off, uint64_t hold)
 {
-    if (f->nregions == REGION_MAX || f->state != FLIGHT_RUNNING || f->gate != GATE_OPEN || off <= f->written)
+    /* A body held until judged whole would not be served from a region before the end anyway. */
+    if (f->nregions == REGION_MAX || f->state != FLIGHT_RUNNING || f->gate == GATE_WHOLE || off <= f->written ||
+        off >= f->size)
         return -1;
     /* The rate over at least REGION_AHEAD_MS: the first bytes come in a burst (socket buffers). */
     uint64_t ahead = off - f->written, ms = mono_ms() - f->started_ms;
@@ -599,6 +601,15 @@ static int region_want(hub_flight *f, uint64_t off, uint64_t hold)
     unsigned i = f->nregions++;
     f->regions[i] = (flight_region){.start = off, .end = end, .fd = -1, .state = REGION_FETCHING};
     return (int)i;
+}
+
+void hub_flight_prefetch(hub_flight *f, uint64_t off, uint64_t last)
+{
+    pthread_mutex_lock(&f->mu);
+    int i = region_at(f, off) ? -1 : region_want(f, off, last);
+    pthread_mutex_unlock(&f->mu);
+    if (i >= 0)
+        region_start(f, (unsigned)i);
 }
 
 /* A new flight for spec, with its file open (and already unlinked: nothing to clean up). */

@@ -88,6 +88,10 @@ HG_MUST_CHECK hg_err hub_flight_wait_start(hub_flight *f, char *msg, size_t cap)
  * verified file's (-1 if they were not: the response is cut off). */
 ssize_t hub_flight_read(hub_flight *f, uint64_t off, char *buf, size_t len, uint64_t hold, unsigned *used,
                         http_park *park);
+/* A response will read bytes [off, last] of f: fetches them first now if the transfer is far
+ * behind (as hub_flight_read would on the first read), so that they come in parallel with the
+ * transfer's first bytes. */
+void hub_flight_prefetch(hub_flight *f, uint64_t off, uint64_t last);
 /* The scanner's verdict on the transfer's bytes, as far as hub_flight_wait_start let them
  * through (info->known 0: none, scanning is off or the format needs none before release). */
 struct hub_scan_info;

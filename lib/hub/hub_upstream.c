@@ -31,6 +31,7 @@
 
 #include <openssl/evp.h>
 
+#include "http/http_range.h"
 #include "hub/hub_body.h"
 #include "hub/hub_flight.h"
 #include "hub/hub_scan.h"
@@ -753,6 +754,11 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         memcpy(spec.sha256, f.sha256, 32);
         char msg[256];
         rc = hub_flight_join(h->flights, &spec, &fl);
+        const char *range = http_header(req, "Range");
+        http_range one;
+        size_t n = 0;
+        if (!rc && range && http_range_parse(range, f.size, &one, 1, &n) == HTTP_RANGE_OK && n == 1)
+            hub_flight_prefetch(fl, one.start, one.end);
         if (!rc && (rc = hub_flight_wait_start(fl, msg, sizeof msg))) {
             hub_flight_release(&fl);
             if (rc == HG_ERR_CORRUPT)
