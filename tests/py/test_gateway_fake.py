@@ -679,6 +679,12 @@ class TestRangeFirst(GatewayCase):
         self.assertEqual((r.status, r.complete, r.body), (206, True, data[a:b + 1]))
 
 
+class TestRangeFirstScanning(TestRangeFirst):
+    """The same with the scanner blocking: a region is fetched while the scanner's gate is still
+    closed and served once the body's head passed it."""
+    gw_args = ("--scan", "block")
+
+
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------
