@@ -630,56 +630,65 @@ static hg_err fetch_plain(upstream *u, const char *hub_url, char *target, size_t
     }
 }
 
-/* The Hub URL of url_or_path, and the Authorization to give the Hub (the client's, else the
- * gateway's own token, written into gw). */
-static const char *body_auth(upstream *u, const char *authorization, char *gw, size_t cap)
+/* Where a body is: its Hub URL, the Authorization for the Hub (the client's, else the gateway's
+ * own token), and the CDN target of the Hub's redirect ("" when the Hub serves it itself). */
+typedef struct body_loc {
+    char hub_url[8192], target[8192], gw[4096];
+    const char *auth;
+} body_loc;
+
+/* Fills loc for url_or_path, asking the Hub with a HEAD unless head is its fresh answer.  1 when
+ * the answer (in resp) leads to a body (200 or a redirect), 0 with *rc set otherwise: HG_OK with
+ * the Hub's refusal in resp for the caller to relay, or why no answer came. */
+static int body_locate(upstream *u, const char *url_or_path, const char *authorization,
+                       const upstream_response *head, upstream_response *resp, body_loc *loc, hg_err *rc)
 {
+    build_url(u, url_or_path, loc->hub_url, sizeof loc->hub_url);
+    loc->auth = authorization;
     if (!authorization && u->token) {
-        snprintf(gw, cap, "Bearer %s", u->token);
-        return gw;
+        snprintf(loc->gw, sizeof loc->gw, "Bearer %s", u->token);
+        loc->auth = loc->gw;
     }
-    return authorization;
+    *rc = head ? upstream_response_copy_head(resp, head) : HG_OK;
+    if (!*rc)
+        *rc = head ? redirect_target(u, resp, loc->target, sizeof loc->target)
+                   : locate(u, loc->hub_url, loc->auth, resp, loc->target, sizeof loc->target);
+    resp->via_xet = 0;
+    return !*rc && (resp->status == 200 || (resp->status >= 300 && resp->status < 400));
+}
+
+/* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
+static uint64_t body_deadline(const upstream *u)
+{
+    return up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
 }
 
 hg_err upstream_fetch_body(upstream *u, const char *url_or_path, const char *authorization,
                            uint64_t expect_size, upstream_sink_fn sink, void *arg,
                            const upstream_response *head, upstream_response *resp)
 {
-    char hub_url[8192], target[8192], gw[4096];
-    build_url(u, url_or_path, hub_url, sizeof hub_url);
-    authorization = body_auth(u, authorization, gw, sizeof gw);
-    body_state bs = {.u = u, .sink = sink, .arg = arg};
-    /* Bodies get a longer deadline than metadata: retries continue while bytes keep coming. */
-    uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
-    hg_err rc = head ? upstream_response_copy_head(resp, head) : HG_OK;
-    if (!rc)
-        rc = head ? redirect_target(u, resp, target, sizeof target)
-                  : locate(u, hub_url, authorization, resp, target, sizeof target);
-    if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
+    body_loc loc;
+    hg_err rc;
+    if (!body_locate(u, url_or_path, authorization, head, resp, &loc, &rc))
         return rc; /* the caller relays the Hub's answer (404, 401...) */
-    resp->via_xet = 0;
-    if (try_xet(u, hub_url, authorization, expect_size, sink, arg, resp, &rc))
+    if (try_xet(u, loc.hub_url, loc.auth, expect_size, sink, arg, resp, &rc))
         return rc;
-    return fetch_plain(u, hub_url, target, sizeof target, authorization, 0, 0, expect_size, &bs, resp, deadline);
+    body_state bs = {.u = u, .sink = sink, .arg = arg};
+    return fetch_plain(u, loc.hub_url, loc.target, sizeof loc.target, loc.auth, 0, 0, expect_size, &bs, resp,
+                       body_deadline(u));
 }
 
 hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *authorization, uint64_t first,
                             uint64_t len, upstream_sink_fn sink, void *arg, const upstream_response *head,
                             upstream_response *resp)
 {
-    char hub_url[8192], target[8192], gw[4096];
     if (len == 0 || len == UINT64_MAX)
         return HG_ERR_INVAL;
-    build_url(u, url_or_path, hub_url, sizeof hub_url);
-    authorization = body_auth(u, authorization, gw, sizeof gw);
-    body_state bs = {.u = u, .sink = sink, .arg = arg};
-    uint64_t deadline = up_now_ms() + (uint64_t)u->cfg.deadline_s * 1000 * 4;
-    hg_err rc = head ? upstream_response_copy_head(resp, head) : HG_OK;
-    if (!rc)
-        rc = head ? redirect_target(u, resp, target, sizeof target)
-                  : locate(u, hub_url, authorization, resp, target, sizeof target);
-    resp->via_xet = 0;
-    if (rc || (resp->status != 200 && !(resp->status >= 300 && resp->status < 400)))
+    body_loc loc;
+    hg_err rc;
+    if (!body_locate(u, url_or_path, authorization, head, resp, &loc, &rc))
         return rc ? rc : HG_ERR_UPSTREAM;
-    return fetch_plain(u, hub_url, target, sizeof target, authorization, 1, first, len, &bs, resp, deadline);
+    body_state bs = {.u = u, .sink = sink, .arg = arg};
+    return fetch_plain(u, loc.hub_url, loc.target, sizeof loc.target, loc.auth, 1, first, len, &bs, resp,
+                       body_deadline(u));
 }
