@@ -679,6 +679,33 @@ class TestRangeFirst(GatewayCase):
         self.assertEqual((r.status, r.complete, r.body), (206, True, data[a:b + 1]))
 
 
+    def test_parallel_chunked_download_of_a_cold_file(self):
+        """hf_transfer-like: 8 clients each ask a 512 KiB chunk of a cold file at once.  Every
+        chunk is right and complete, regions stay within their bound, and the upstream bytes
+        within the file plus the regions."""
+        data = FILES[PLAIN]["big.bin"]
+        path = resolve_path(PLAIN, "big.bin")
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.slow_bps = len(data) / 3.0
+        step = len(data) // 8
+
+        def chunk(i):
+            a, b = i * step, (i + 1) * step - 1
+            return i, self.g("GET", path, {"Range": "bytes=%d-%d" % (a, b)})
+
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            results = list(ex.map(chunk, range(8)))
+        for i, r in results:
+            self.assertEqual((r.status, r.complete), (206, True), "chunk %d: %r" % (i, r))
+            self.assertEqual(sha(r.body), sha(data[i * step:(i + 1) * step]), "chunk %d" % i)
+        regions = self.gw.metrics()["hubgate_upstream_regions_first_total"]
+        self.assertLessEqual(regions, 8)
+        self.assertEqual(HUB.counters["cdn_get"], 1 + regions, "one transfer and one GET per region")
+        self.assertLessEqual(HUB.counters["cdn_bytes"], len(data) + regions * step + 65536)
+        r = self.g("GET", path)                             # and the file is cached whole
+        self.assertEqual((r.status, sha(r.body)), (200, sha(data)))
+
+
 class TestRangeFirstScanning(TestRangeFirst):
     """The same with the scanner blocking: a region is fetched while the scanner's gate is still
     closed and served once the body's head passed it."""
