@@ -841,6 +841,48 @@ class TestStop(GatewayCase):
         th.join(10)
 
 
+    def test_stop_during_a_region_fetched_first(self):
+        """SIGTERM while both the transfer and a region fetched first are streaming from a slow
+        upstream: the gateway stops at once and cleanly."""
+        gw = self.start_gateway()
+        data = FILES[PLAIN]["big.bin"]
+        path = resolve_path(PLAIN, "big.bin")
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.slow_bps = len(data) / 20.0           # 20 s for the file
+        a = len(data) - 200_000
+        got = {}
+
+        def ranged():
+            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+            try:
+                c.request("GET", path, headers={"Range": "bytes=%d-%d" % (a, a + 99_999)})
+                r = c.getresponse()
+                got["first"] = r.read(1000)
+                r.read()
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                c.close()
+
+        th = threading.Thread(target=ranged, daemon=True)
+        th.start()
+        deadline = time.monotonic() + 10
+        while "first" not in got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(got.get("first"), data[a:a + 1000], "the region did not stream")
+        self.assertEqual(gw.metrics()["hubgate_upstream_regions_first_total"], 1)
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        rc = gw.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5, "stopping waited %.1f s for the transfers" % took)
+        gw.proc.stdout.close()
+        gw.log.close()
+        os.unlink(gw.log.name)
+        th.join(10)
+
+
 class TestUpstreamDown(GatewayCase):
     gw_args = ("--ref-ttl", "1")
 
