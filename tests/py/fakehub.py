@@ -710,10 +710,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             bps = faults.slow_bps if host in faults.hosts else None
             step = max(1, min(16384, int(bps) // 20)) if bps else 1 << 20
             n = min(step, limit - pos)
-            self.wfile.write(body[pos:pos + n])
-            pos += n
+            # Counted before the write returns: a client that has read the last byte must find it
+            # counted (taken back if the write fails).
             if kind:
                 fake._count(kind + "_bytes", n)
+            try:
+                self.wfile.write(body[pos:pos + n])
+            except OSError:
+                if kind:
+                    fake._count(kind + "_bytes", -n)
+                raise
+            pos += n
             if bps:
                 time.sleep(n / bps)
         if cut is not None:
