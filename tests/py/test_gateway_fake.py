@@ -816,6 +816,18 @@ class TestFaults(GatewayCase):
 
 
 class TestStop(GatewayCase):
+    def stop_quickly(self, gw):
+        """SIGTERM: the gateway must exit cleanly (0) within 5 s, whatever upstream does."""
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        rc = gw.proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5, "stopping waited %.1f s for the upstream" % took)
+        gw.proc.stdout.close()
+        gw.log.close()
+        os.unlink(gw.log.name)
+
     def test_stop_does_not_wait_for_a_stalled_upstream(self):
         """SIGTERM while a download waits out a long Retry-After: the gateway stops at once
         (cleanly, exit 0), not after the upstream's timeouts."""
@@ -829,17 +841,8 @@ class TestStop(GatewayCase):
         while HUB.counters["fault_429"] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertGreater(HUB.counters["fault_429"], 0, "the download never reached the upstream")
-        t0 = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        rc = gw.proc.wait(timeout=30)
-        took = time.monotonic() - t0
-        self.assertEqual(rc, 0)
-        self.assertLess(took, 5, "stopping waited %.1f s for the upstream" % took)
-        gw.proc.stdout.close()
-        gw.log.close()
-        os.unlink(gw.log.name)
+        self.stop_quickly(gw)
         th.join(10)
-
 
     def test_stop_during_a_region_fetched_first(self):
         """SIGTERM while both the transfer and a region fetched first are streaming from a slow
@@ -871,15 +874,7 @@ class TestStop(GatewayCase):
             time.sleep(0.05)
         self.assertEqual(got.get("first"), data[a:a + 1000], "the region did not stream")
         self.assertEqual(gw.metrics()["hubgate_upstream_regions_first_total"], 1)
-        t0 = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        rc = gw.proc.wait(timeout=30)
-        took = time.monotonic() - t0
-        self.assertEqual(rc, 0)
-        self.assertLess(took, 5, "stopping waited %.1f s for the transfers" % took)
-        gw.proc.stdout.close()
-        gw.log.close()
-        os.unlink(gw.log.name)
+        self.stop_quickly(gw)
         th.join(10)
 
 
