@@ -79,6 +79,7 @@ struct hub_flight {
     uint64_t started_ms;  /* for the transfer's rate */
     flight_region regions[REGION_MAX]; /* bytes fetched first (see REGION_MAX) */
     unsigned nregions;
+    int region_failed;    /* upstream refused or broke a region: no more for this transfer */
 };
 
 struct hub_flights {
@@ -498,6 +499,7 @@ static void *region_main(void *arg)
      * this check: the bytes must be the verified file's. */
     pthread_mutex_lock(&f->mu);
     r->state = REGION_FETCHED;
+    f->region_failed |= rc != HG_OK;
     while (f->state == FLIGHT_RUNNING)
         pthread_cond_wait(&f->cv, &f->mu);
     int verified = f->state == FLIGHT_VERIFIED;
@@ -587,8 +589,8 @@ static flight_region *region_at(hub_flight *f, uint64_t off)
 static int region_want(hub_flight *f, uint64_t off, uint64_t hold)
 {
     /* A body held until judged whole would not be served from a region before the end anyway. */
-    if (f->nregions == REGION_MAX || f->state != FLIGHT_RUNNING || f->gate == GATE_WHOLE || off <= f->written ||
-        off >= f->size)
+    if (f->nregions == REGION_MAX || f->region_failed || f->state != FLIGHT_RUNNING || f->gate == GATE_WHOLE ||
+        off <= f->written || off >= f->size)
         return -1;
     /* The rate over at least REGION_AHEAD_MS: the first bytes come in a burst (socket buffers). */
     uint64_t ahead = off - f->written, ms = mono_ms() - f->started_ms;

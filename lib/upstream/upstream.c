@@ -277,6 +277,10 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n, off = 0;
     if (a->sink && (a->status < 200 || a->status > 299))
         return len; /* an error page is not the file: never hand it to a sink */
+    if (a->partial_only && a->status == 200) {
+        a->whole = 1; /* the Range was ignored: skipping to the part could mean gigabytes */
+        return 0;
+    }
     if (a->skip) {
         off = a->skip < len ? (size_t)a->skip : len;
         a->skip -= off;
@@ -573,7 +577,7 @@ static hg_err fetch_plain(upstream *u, const char *hub_url, char *target, size_t
         const char *url = *target ? target : hub_url;
         int to_hub = up_same_origin(url, hub_url);
         up_log_url(url, logu, sizeof logu);
-        attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = bs,
+        attempt a = {.u = u, .resp = resp, .sink = counting_sink, .sink_arg = bs, .partial_only = part,
                      .limit = len == UINT64_MAX ? UINT64_MAX : len - bs->delivered};
         attempt_opts o = {.method = "GET", .url = url, .authorization = to_hub ? authorization : NULL};
         a.resume_from = first + bs->delivered;
@@ -590,11 +594,14 @@ static hg_err fetch_plain(upstream *u, const char *hub_url, char *target, size_t
             snprintf(resp->error, sizeof resp->error, "download aborted by the receiver");
             return HG_ERR_UPSTREAM;
         }
+        if (a.whole) {
+            snprintf(resp->error, sizeof resp->error, "upstream ignored the Range and sent the whole body");
+            return HG_ERR_UPSTREAM;
+        }
         if (a.too_big) {
             snprintf(resp->error, sizeof resp->error, "upstream body longer than the announced %llu bytes",
                      (unsigned long long)(first + len));
-            /* A server that ignored a Range of part of the body is not one that lied about it. */
-            return part ? HG_ERR_UPSTREAM : HG_ERR_CORRUPT;
+            return HG_ERR_CORRUPT;
         }
         int complete = cr == CURLE_OK && (resp->status == 200 || resp->status == 206) &&
                        (len == UINT64_MAX || bs->delivered == len);

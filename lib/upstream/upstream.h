@@ -113,7 +113,7 @@ HG_MUST_CHECK hg_err upstream_fetch_body(upstream *u, const char *url_or_path, c
 /* Bytes [first, first + len) of the body of url_or_path, by the plain path only (the Hub's CDN
  * redirect with a Range, never the Xet CAS: a part of a file is fetched to be served early, the
  * caller verifies it against the whole file later).  Retries and resumes as above; a server that
- * ignores the Range fails the call (HG_ERR_UPSTREAM) once len bytes went to the sink.  head: as
+ * ignores the Range fails the call at once (HG_ERR_UPSTREAM), before any byte.  head: as
  * for upstream_fetch_body (an expired redirect target is located again). */
 HG_MUST_CHECK hg_err upstream_fetch_range(upstream *u, const char *url_or_path, const char *authorization,
                                           uint64_t first, uint64_t len, upstream_sink_fn sink, void *arg,

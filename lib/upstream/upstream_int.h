@@ -45,7 +45,8 @@ typedef struct attempt {
     uint64_t got;          /* body bytes delivered by this attempt */
     uint64_t limit;        /* most bytes the body may have */
     long status;           /* of the response being received */
-    int sink_failed, too_big;
+    int partial_only;      /* a part was asked for: a whole body (200) is refused at once */
+    int sink_failed, too_big, whole;
 } attempt;
 
 typedef struct attempt_opts {

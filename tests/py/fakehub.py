@@ -93,6 +93,7 @@ Fault switches (plain attributes of ``hub.faults``; tests may flip them at any t
                        size//2 of the file inverted (when the served range covers it), xorb
                        bodies have one byte inverted inside the payload of the first whole chunk
                        record of each served range.
+    ignore_range = True  resolve/CDN bodies ignore Range headers: 200 with the whole file.
     status_429 = N     the next N requests get 429 + ``Retry-After: <retry_after>`` (default 1).
     hosts = {"hub", "cdn", "cas"}   the hosts the switches apply to.
 
@@ -479,6 +480,7 @@ class Faults:
         self.reset_times = 1
         self.reset_mode = "close"
         self.corrupt = False
+        self.ignore_range = False
         self.status_429 = 0
         self.retry_after = 1
         self.hosts = {"hub", "cdn", "cas"}
@@ -1064,7 +1066,7 @@ class FakeHub:
         if size == 0:   # hub-protocol.md Q5: JS probes empty files with bytes=0-0
             extra = [("Content-Range", "bytes */0")] if req.h("Range") else []
             return Response(200, b"", [*headers, *extra], kind)
-        rng = parse_ranges(req.h("Range"), size)
+        rng = None if self.faults.on(req.host, "ignore_range") else parse_ranges(req.h("Range"), size)
         if rng == "unsatisfiable":
             r = error_response(416, "Requested Range Not Satisfiable")
             r.headers += [("Content-Range", "bytes */%d" % size),

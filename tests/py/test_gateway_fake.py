@@ -650,6 +650,21 @@ class TestRangeFirst(GatewayCase):
                 self.assertLessEqual(HUB.counters["cdn_bytes"] + HUB.counters["xorb_bytes"],
                                      1.02 * len(data) + (b - a + 1) + 65536, "more than the file and the region")
 
+    def test_upstream_ignoring_the_range(self):
+        """A CDN that answers a Range with the whole file: the region gives up at once (it must
+        not skip gigabytes to reach its part), and the Range is served from the transfer."""
+        data = FILES[PLAIN]["big.bin"]
+        path = resolve_path(PLAIN, "big.bin")
+        HUB.faults.hosts = {"cdn"}
+        HUB.faults.slow_bps = len(data) / 2.0
+        HUB.faults.ignore_range = True
+        a = len(data) - 300_000
+        r = self.g("GET", path, {"Range": "bytes=%d-%d" % (a, a + 65535)})
+        self.assertEqual((r.status, r.complete, r.body), (206, True, data[a:a + 65536]))
+        self.assertEqual(HUB.counters["cdn_get"], 2, "the transfer and the region's one try")
+        self.assertLessEqual(HUB.counters["cdn_bytes"], len(data) + 2 * 65536,
+                             "the region read on into a whole body it had not asked for")
+
     def test_region_unlike_the_verified_file_is_cut_off(self):
         """The region comes from a corrupt answer, the download itself is good: the Range that
         was given the region's bytes never completes; the file is cached and right."""
