@@ -675,7 +675,9 @@ hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight 
         pthread_mutex_unlock(&fs->mu);
         return HG_OK;
     }
-    hg_err rc = fs->stopping ? HG_ERR_UPSTREAM : HG_OK;
+    /* A transfer unregisters only after its content is committed, so under this lock "no
+     * transfer" and "not stored" cannot both be stale. */
+    hg_err rc = fs->stopping ? HG_ERR_UPSTREAM : spec->stored && spec->stored(spec->stored_arg) ? HG_ERR_AGAIN : HG_OK;
     if (!rc && fs->n == fs->cap) {
         size_t cap = fs->cap ? 2 * fs->cap : 16;
         hub_flight **v = realloc(fs->v, cap * sizeof *v);

@@ -67,9 +67,16 @@ typedef struct hub_flight_spec {
      * instead of asking again (one round trip less before the first byte) */
     const upstream_response *head;
     int scan_mode;             /* hub_scan_mode for this transfer (the policy may change it) */
+    /* Asked under the registry's lock when no transfer of id is running, before one starts:
+     * 1 if the content is stored by now (a transfer ended between the caller's own lookup and
+     * this join).  NULL: not asked. */
+    int (*stored)(void *arg);
+    void *stored_arg;
 } hub_flight_spec;
 
-/* Joins the transfer of spec->id, starting it if there is none; *out holds a reference. */
+/* Joins the transfer of spec->id, starting it if there is none; *out holds a reference.
+ * HG_ERR_AGAIN (no reference) when spec->stored says the content was stored meanwhile: the
+ * caller looks it up again rather than download it twice. */
 HG_MUST_CHECK hg_err hub_flight_join(hub_flights *fs, const hub_flight_spec *spec, hub_flight **out);
 /* Waits until the first bytes arrived or the transfer ended, so that a transfer that cannot
  * even start becomes an error status rather than a truncated 200.  HG_OK, or the transfer's

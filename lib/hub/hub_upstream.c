@@ -704,6 +704,24 @@ static int refused_before(hub *h, const http_request *req, const hub_route *r, c
     return si.verdict == SCAN_BLOCK && mode == HUB_SCAN_BLOCK && hub_scan_apply((hub_scan_mode)mode, &si, req->path, resp);
 }
 
+/* The stored content of f (HG_ERR_NOTFOUND if none yet). */
+static hg_err file_content(hub *h, const upstream_file *f, store_content *ct)
+{
+    return f->is_lfs ? store_content_by_sha256(h->st, f->sha256, ct) : store_content_by_blob(h->st, &f->blob, ct);
+}
+
+typedef struct stored_probe {
+    hub *h;
+    const upstream_file *f;
+} stored_probe;
+
+static int content_stored(void *arg)
+{
+    const stored_probe *p = arg;
+    store_content ct;
+    return file_content(p->h, p->f, &ct) == HG_OK;
+}
+
 static void file_job(hub *h, const http_request *req, const hub_route *r, http_response *resp)
 {
     upstream_file f;
@@ -734,7 +752,7 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
         xet_bytes_to_hex(f.sha256, 32, id);
     else
         git_oid_to_hex(&f.blob, id);
-    rc = f.is_lfs ? store_content_by_sha256(h->st, f.sha256, &ct) : store_content_by_blob(h->st, &f.blob, &ct);
+    rc = file_content(h, &f, &ct);
     int is_head = !strcmp(req->method, "HEAD");
     if (rc == HG_ERR_NOTFOUND && f.is_lfs && refused_before(h, req, r, &f, resp))
         goto out;
@@ -748,30 +766,36 @@ static void file_job(hub *h, const http_request *req, const hub_route *r, http_r
     if (rc == HG_ERR_NOTFOUND) {
         /* Not stored: join (or start) the one transfer of this content and stream it as it
          * arrives.  The flight re-checks nothing: it is the only writer of this content. */
+        stored_probe probe = {h, &f};
         hub_flight_spec spec = {.id = id, .path = req->path, .authorization = upstream_auth_header(req),
                                 .size = f.size, .is_lfs = f.is_lfs, .blob = f.blob,
-                                .head = f.fresh ? &ur : NULL, .scan_mode = hub_scan_mode_now(h)};
+                                .head = f.fresh ? &ur : NULL, .scan_mode = hub_scan_mode_now(h),
+                                .stored = content_stored, .stored_arg = &probe};
         memcpy(spec.sha256, f.sha256, 32);
         char msg[256];
         rc = hub_flight_join(h->flights, &spec, &fl);
-        const char *range = http_header(req, "Range");
-        http_range one;
-        size_t n = 0;
-        if (!rc && range && http_range_parse(range, f.size, &one, 1, &n) == HTTP_RANGE_OK && n == 1)
-            hub_flight_prefetch(fl, one.start, one.end);
-        if (!rc && (rc = hub_flight_wait_start(fl, msg, sizeof msg))) {
-            hub_flight_release(&fl);
-            if (rc == HG_ERR_CORRUPT)
-                hub_error(resp, 502, NULL, "%s", msg);
-            else if (rc == HG_ERR_DENIED)
-                hub_error(resp, 403, "BlockedByScanner", "%.200s was %s", req->path, msg);
-            else
-                hub_error(resp, strstr(msg, "imeout") || strstr(msg, "timed out") ? 504 : 502, NULL,
-                          "Upstream unavailable: %s", msg);
-            goto out;
+        if (rc == HG_ERR_AGAIN) {
+            rc = file_content(h, &f, &ct); /* the transfer ended just now: the content is stored */
+        } else if (!rc) {
+            const char *range = http_header(req, "Range");
+            http_range one;
+            size_t n = 0;
+            if (range && http_range_parse(range, f.size, &one, 1, &n) == HTTP_RANGE_OK && n == 1)
+                hub_flight_prefetch(fl, one.start, one.end);
+            if ((rc = hub_flight_wait_start(fl, msg, sizeof msg))) {
+                hub_flight_release(&fl);
+                if (rc == HG_ERR_CORRUPT)
+                    hub_error(resp, 502, NULL, "%s", msg);
+                else if (rc == HG_ERR_DENIED)
+                    hub_error(resp, 403, "BlockedByScanner", "%.200s was %s", req->path, msg);
+                else
+                    hub_error(resp, strstr(msg, "imeout") || strstr(msg, "timed out") ? 504 : 502, NULL,
+                              "Upstream unavailable: %s", msg);
+                goto out;
+            }
+            memset(&ct, 0, sizeof ct);
+            ct.size = f.size;
         }
-        memset(&ct, 0, sizeof ct);
-        ct.size = f.size;
     }
     if (rc) {
         hub_store_error(resp, rc, "the file");

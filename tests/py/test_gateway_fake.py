@@ -39,6 +39,7 @@ DATASET = "org/ds"
 GATED = "org/gated"        # gated, granted to hf_good (xet)
 PRIVATE = "org/private"    # private, granted to hf_good (CDN)
 GOOD, BAD = "hf_good", "hf_bad"
+MANY = "org/many"          # 40 small regular files
 
 HUB = None                 # the FakeHub
 FILES = {}                 # repo -> {path: bytes} at main
@@ -90,6 +91,8 @@ def setUpModule():
     FILES[PRIVATE] = {"secret.txt": b"private secret text\n", "w.bin": det(51, 512 * 1024)}
     COMMITS[PRIVATE] = [HUB.add_repo(PRIVATE, FILES[PRIVATE], private=True, xet=False)]
     HUB.grant(PRIVATE, GOOD)
+    FILES[MANY] = {"f%02d.txt" % i: b"small file %d\n" % i for i in range(40)}
+    COMMITS[MANY] = [HUB.add_repo(MANY, FILES[MANY], xet=False)]
 
 
 def tearDownModule():
@@ -530,6 +533,19 @@ class TestSingleFlight(GatewayCase):
     def test_16_cold_clients_xet(self):
         self.cold_clients(XET, "model.safetensors", "xorb_bytes")
         self.assertEqual(HUB.counters["recon_v2"], 1, dict(HUB.counters))
+
+
+class TestBackToBack(GatewayCase):
+    def test_again_right_after_the_first_download(self):
+        """A request right after a download ends may find the transfer gone and the content not
+        yet visible to its first lookup: it must still not download the body a second time."""
+        commit = COMMITS[MANY][-1]
+        for p, data in FILES[MANY].items():
+            for _ in (1, 2):
+                r = self.g("GET", resolve_path(MANY, p, commit))
+                self.assertEqual((r.status, r.body), (200, data), p)
+        self.assertEqual(HUB.counters["resolve_bytes"], sum(map(len, FILES[MANY].values())),
+                         "a body was downloaded twice")
 
 
 class TestStreaming(GatewayCase):
