@@ -241,6 +241,12 @@ sqlite3_stmt *store_stmt(store_conn *c, store_stmt_id id)
     return s;
 }
 
+sqlite3_stmt *store_thread_stmt(store *st, store_stmt_id id, store_conn **conn)
+{
+    *conn = store_conn_get(st);
+    return *conn ? store_stmt(*conn, id) : NULL;
+}
+
 void store_tmp_name(const store *st, const char *kind, char *out, size_t cap)
 {
     static unsigned long seq;

@@ -104,6 +104,9 @@ struct store {
 store_conn *store_conn_get(store *st);
 /* The prepared statement, reset and with bindings cleared. */
 sqlite3_stmt *store_stmt(store_conn *c, store_stmt_id id);
+/* The same on the calling thread's connection (*conn gets it, for store_sql_err); NULL on
+ * failure (logged). */
+sqlite3_stmt *store_thread_stmt(store *st, store_stmt_id id, store_conn **conn);
 /* Maps an SQLite result code to hg_err, logging unexpected ones with the statement's SQL. */
 hg_err store_sql_err(store_conn *c, int rc, const char *what);
 HG_MUST_CHECK hg_err store_exec(store_conn *c, const char *sql);

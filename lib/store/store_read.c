@@ -254,8 +254,8 @@ static hg_err decode_chunk(store_reader *r, size_t i, int verify)
         return HG_ERR_CORRUPT;
     }
     if (verify) {
-        store_conn *c = store_conn_get(r->st);
-        sqlite3_stmt *s = c ? store_stmt(c, STMT_CHUNK_HASH) : NULL;
+        store_conn *c;
+        sqlite3_stmt *s = store_thread_stmt(r->st, STMT_CHUNK_HASH, &c);
         if (!s)
             return HG_ERR_IO;
         sqlite3_bind_int64(s, 1, x->id);

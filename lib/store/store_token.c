@@ -209,8 +209,8 @@ hg_err store_token_create(store *st, const char *name, const char *const *grants
     OPENSSL_cleanse(h, sizeof h);
     uint8_t md[32];
     sha256(token, md);
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_TOKEN_INSERT) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_TOKEN_INSERT, &c);
     if (!s)
         return HG_ERR_IO;
     int64_t now = (int64_t)time(NULL);
@@ -242,8 +242,8 @@ hg_err store_token_create(store *st, const char *name, const char *const *grants
 
 hg_err store_token_list(store *st, store_token_cb cb, void *arg)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_TOKEN_LIST) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_TOKEN_LIST, &c);
     if (!s)
         return HG_ERR_IO;
     int r;
@@ -259,8 +259,8 @@ hg_err store_token_list(store *st, store_token_cb cb, void *arg)
 
 hg_err store_token_revoke(store *st, const char *id_or_name, store_token_info *out)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_TOKEN_FIND) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_TOKEN_FIND, &c);
     if (!s)
         return HG_ERR_IO;
     if (all_digits(id_or_name) && strlen(id_or_name) < 18)
@@ -294,8 +294,8 @@ hg_err store_token_allows(store *st, const char *token, store_repo_type type, co
         return HG_ERR_DENIED; /* not one of ours: no need to ask the index */
     uint8_t md[32];
     sha256(token, md);
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_TOKEN_BY_HASH) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_TOKEN_BY_HASH, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_blob(s, 1, md, 32, SQLITE_STATIC);

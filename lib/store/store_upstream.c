@@ -13,8 +13,8 @@
 
 static hg_err content_lookup(store *st, store_stmt_id id, const void *key, int keylen, store_content *out)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, id) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, id, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_blob(s, 1, key, keylen, SQLITE_STATIC);
@@ -88,8 +88,8 @@ void store_cached_clear(store_cached *c)
 hg_err store_cache_get(store *st, const char *key, store_cached *out)
 {
     memset(out, 0, sizeof *out);
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_UCACHE_GET) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_UCACHE_GET, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -119,8 +119,8 @@ hg_err store_cache_get(store *st, const char *key, store_cached *out)
 
 hg_err store_cache_put(store *st, const char *key, const store_cached *cv)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_UCACHE_PUT) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_UCACHE_PUT, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -137,8 +137,8 @@ hg_err store_cache_put(store *st, const char *key, const store_cached *cv)
 static hg_err link_stmt(store *st, store_stmt_id id, store_repo_type type, const char *repo,
                         const char *commit_hex, int64_t content_id)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, id) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, id, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_int(s, 1, (int)type);
@@ -157,8 +157,8 @@ static hg_err link_stmt(store *st, store_stmt_id id, store_repo_type type, const
 hg_err store_scan_get(store *st, const uint8_t sha256[32], store_scan *out)
 {
     memset(out, 0, sizeof *out);
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_SCAN_GET) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_SCAN_GET, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_blob(s, 1, sha256, 32, SQLITE_STATIC);
@@ -180,8 +180,8 @@ hg_err store_scan_get(store *st, const uint8_t sha256[32], store_scan *out)
 
 hg_err store_scan_put(store *st, const uint8_t sha256[32], const store_scan *in)
 {
-    store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c ? store_stmt(c, STMT_SCAN_PUT) : NULL;
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_SCAN_PUT, &c);
     if (!s)
         return HG_ERR_IO;
     sqlite3_bind_blob(s, 1, sha256, 32, SQLITE_STATIC);

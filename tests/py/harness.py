@@ -5,6 +5,7 @@ Python standard library only.  The binary comes from $HUBGATE (set by CTest).
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -97,22 +98,47 @@ def rmtree(d):
     shutil.rmtree(d, ignore_errors=True)
 
 
+# The Link header parser of huggingface.js (parseLinkHeader).
+LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')
+
+
 class Resp:
-    """An answer as a test sees it: status, lower-cased headers, body, and whether the body was
-    complete (a gateway that aborts a bad download cuts it short)."""
+    """An answer as a test sees it: status, headers (a dict with lower-cased names, or the
+    http.client message where repeated headers matter), body, and whether the body was complete
+    (a gateway that aborts a bad download cuts it short)."""
 
     def __init__(self, status, headers, body, complete=True):
         self.status, self.headers, self.body, self.complete = status, headers, body, complete
 
     def h(self, name):
-        return self.headers.get(name.lower())
+        return self.headers.get(name.lower() if isinstance(self.headers, dict) else name)
+
+    def all(self, name):
+        """Every value of a header that may be repeated."""
+        if isinstance(self.headers, dict):
+            v = self.headers.get(name.lower())
+            return [v] if v is not None else []
+        return self.headers.get_all(name) or []
 
     def json(self):
         return json.loads(self.body)
 
+    def links(self):
+        """rel -> URL from every Link header, parsed as huggingface.js does."""
+        return {rel: url for v in self.all("Link") for url, rel in LINK_RE.findall(v)}
+
     def __repr__(self):
         return "<%s %s %r%s>" % (self.status, self.h("X-Error-Code") or "", self.body[:120],
                                  "" if self.complete else " (cut short)")
+
+
+def write_tree(root, files):
+    """Writes {relative path: bytes} under root (a source folder to import)."""
+    for path, data in files.items():
+        p = os.path.join(root, *path.split("/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
 
 
 def request(port, method, path, headers=None, body=None, timeout=60):

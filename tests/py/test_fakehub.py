@@ -15,7 +15,8 @@ import unittest
 import urllib.parse
 
 import fakehub
-from test_protocol import LINK_RE, decode_chunk_records, parse_multipart
+import harness
+from test_protocol import decode_chunk_records, parse_multipart
 
 MODEL, PLAIN, GATED, PRIVATE, DATASET, MANY = ("org/model", "org/plain", "org/gated",
                                                 "org/private", "org/data", "org/many")
@@ -29,21 +30,7 @@ def det_bytes(seed, n):
     return random.Random(seed).randbytes(n)
 
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def h(self, name):
-        return self.headers.get(name)
-
-    def json(self):
-        return json.loads(self.body)
-
-    def links(self):
-        return {rel: url for v in self.headers.get_all("Link") or [] for url, rel in LINK_RE.findall(v)}
-
-    def __repr__(self):
-        return "<Resp %d %r %r>" % (self.status, dict(self.headers), self.body[:200])
+Resp = harness.Resp
 
 
 def request(url, method="GET", headers=None, body=None, timeout=10):

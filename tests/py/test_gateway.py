@@ -19,7 +19,7 @@ import urllib.parse
 import harness
 import test_protocol
 
-LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')
+LINK_RE = harness.LINK_RE
 
 REPO = "org/model"
 

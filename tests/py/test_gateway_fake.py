@@ -30,7 +30,7 @@ import fakehub
 import harness
 import test_protocol
 
-LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')
+LINK_RE = harness.LINK_RE
 MiB = 1 << 20
 
 PLAIN = "org/plain"        # LFS through the signed CDN (xet=False)

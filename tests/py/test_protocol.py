@@ -48,7 +48,7 @@ COPY = "copy.bin"                    # commit 2: two slices of model.safetensors
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-LINK_RE = re.compile(r'<(https?:[/][/][^>]+)>;\s+rel="([^"]+)"')   # the JS parseLinkHeader regex
+LINK_RE = harness.LINK_RE
 
 
 def det_bytes(seed, n):
@@ -117,14 +117,6 @@ def build_fixture_files():
     legacy = {"config.json": b'{"legacy": true}\n'}
     return dict(c1=c1, c2=c2, pr=pr, feat=feat, private=private, dataset=dataset, space=space,
                 legacy=legacy)
-
-
-def write_tree(root, files):
-    for path, data in files.items():
-        p = os.path.join(root, *path.split("/"))
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
 
 
 def git_blob_oid(data):
@@ -199,31 +191,7 @@ def tearDownModule():
 # HTTP helpers
 # ---------------------------------------------------------------------------------------------
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def h(self, name):
-        return self.headers.get(name)
-
-    def all(self, name):
-        return self.headers.get_all(name) or []
-
-    def json(self):
-        return json.loads(self.body.decode("utf-8"))
-
-    def links(self):
-        """rel -> URL from every Link header, parsed with the JS regex."""
-        out = {}
-        for v in self.all("Link"):
-            for url, rel in LINK_RE.findall(v):
-                out[rel] = url
-        return out
-
-    def __repr__(self):
-        return "<Resp %d %r %r>" % (self.status, dict(self.headers), self.body[:300])
+Resp, write_tree = harness.Resp, harness.write_tree
 
 
 def parse_multipart(body, content_type):

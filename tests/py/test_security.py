@@ -44,12 +44,7 @@ class FX:
     files = {}
 
 
-def write_tree(root, files):
-    for path, data in files.items():
-        p = os.path.join(root, *path.split("/"))
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+write_tree = harness.write_tree
 
 
 def make_token(*args):
@@ -102,18 +97,7 @@ def fp(token):
     return hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def h(self, name):
-        return self.headers.get(name)
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<Resp %d %r %r>" % (self.status, dict(self.headers), self.body[:200])
+Resp = harness.Resp
 
 
 class Case(unittest.TestCase):
