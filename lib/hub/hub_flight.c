@@ -453,18 +453,22 @@ static int region_sink(void *arg, const void *data, size_t len)
     return 0;
 }
 
-/* 1 when bytes [0, n) of fd a equal bytes [boff, boff + n) of fd b. */
-static int same_bytes(int a, int b, uint64_t boff, uint64_t n)
+/* Compares bytes [0, n) of fd a with bytes [boff, boff + n) of fd b: HG_OK when equal,
+ * HG_ERR_CORRUPT when they differ, another error when they could not be read. */
+static hg_err same_bytes(int a, int b, uint64_t boff, uint64_t n)
 {
     enum { BLK = 256 * 1024 };
     char *x = malloc(2 * BLK);
-    int same = x != NULL;
-    for (uint64_t o = 0; same && o < n; o += BLK) {
+    hg_err rc = x ? HG_OK : HG_ERR_NOMEM;
+    for (uint64_t o = 0; !rc && o < n; o += BLK) {
         size_t k = n - o < BLK ? (size_t)(n - o) : BLK;
-        same = !hg_pread_all(a, x, k, o) && !hg_pread_all(b, x + BLK, k, boff + o) && !memcmp(x, x + BLK, k);
+        if (hg_pread_all(a, x, k, o) || hg_pread_all(b, x + BLK, k, boff + o))
+            rc = HG_ERR_IO;
+        else if (memcmp(x, x + BLK, k))
+            rc = HG_ERR_CORRUPT;
     }
     free(x);
-    return same;
+    return rc;
 }
 
 /* Drops a thread's hold on f (a transfer or region thread that is done). */
@@ -505,10 +509,12 @@ static void *region_main(void *arg)
     int verified = f->state == FLIGHT_VERIFIED;
     uint64_t got = r->got;
     pthread_mutex_unlock(&f->mu);
-    int same = verified && same_bytes(r->fd, f->fd, r->start, got);
-    if (verified && !same)
-        HG_ERROR("bytes %llu-%llu of %.200s fetched first differ from the verified file: their readers are cut off",
-                 (unsigned long long)r->start, (unsigned long long)(r->start + got - 1), f->path);
+    hg_err cmp = verified ? same_bytes(r->fd, f->fd, r->start, got) : HG_ERR_UPSTREAM;
+    if (verified && cmp)
+        HG_ERROR("bytes %llu-%llu of %.200s fetched first %s: their readers are cut off",
+                 (unsigned long long)r->start, (unsigned long long)(r->start + got - 1), f->path,
+                 cmp == HG_ERR_CORRUPT ? "differ from the verified file" : "could not be compared with it");
+    int same = cmp == HG_OK;
     http_park **wake;
     pthread_mutex_lock(&f->mu);
     r->state = same ? REGION_SAME : REGION_BAD;
