@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_serve.sh [SIZE_MiB] - hubgate beside nginx on loopback, same file, same run.
 #
-# Measures, interleaved and repeated (median of REPS):
+# Measures, interleaved and repeated (median of REPS; of 3 x REPS for one client):
 #   - warm download throughput with 1, 8 and 32 concurrent clients: hubgate plain resolve,
 #     hubgate Xet xorb ranges (the records a Xet client fetches), nginx sendfile of the file, and
 #     nginx serving the same xorb ranges from the same xorb files (the like-for-like anchor);
@@ -102,8 +102,11 @@ done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A res
+# One stream swings most from run to run (0.25 s per GiB, and the scheduler's placement of server
+# and client on the two cores decides much of it), and costs least: it gets three times the runs.
 for n in 1 8 32; do
-  for rep in $(seq "$REPS"); do
+  reps=$REPS; [ "$n" = 1 ] && reps=$((REPS * 3))
+  for rep in $(seq "$reps"); do
     for kind in nginx resolve nginx-xet xet; do
       port=$HGPORT; [ "${kind%%-*}" = nginx ] && port=$NGPORT
       out=$("$SINK" 127.0.0.1 "$port" "$n" "$work/req.$kind")
@@ -125,7 +128,7 @@ hg_small=$(echo "$hg_runs" | mid)
 ng_small=$(echo "$ng_runs" | mid)
 
 echo
-echo "hubgate vs nginx, ${SIZE} MiB file, loopback, median of $REPS (GB/s; ratio = hubgate / nginx)"
+echo "hubgate vs nginx, ${SIZE} MiB file, loopback, median of $REPS ($((REPS * 3)) for 1 client) (GB/s; ratio = hubgate / nginx)"
 echo "(xet: the xorb ranges a Xet client fetches; nginx xorbs: nginx serving the same ranges of the"
 echo " same xorb files; ratios of xet against nginx's whole file and against nginx xorbs)"
 printf "%-8s %8s %9s %6s %12s %9s %6s %6s\n" clients nginx "hg resolve" ratio "nginx xorbs" "hg xet" ratio ratio
@@ -142,4 +145,41 @@ printf "%-34s %12s %10s\n" "small requests (wrk -c64, 5 s, median of $REPS)" "re
 printf "%-34s %12s %10s\n" "nginx /small" $ng_small
 printf "%-34s %12s %10s\n" "hubgate /api/models/{repo}" $hg_small
 echo "ratio hubgate/nginx req/s: $(echo "${hg_small%% *} / ${ng_small%% *}" | bc -l | cut -c1-4)"
-echo "hubgate peak RSS: $((rss / 1024)) MiB after serving $(( (1 + 8 + 32) * REPS * 2 )) downloads of ${SIZE} MiB"
+echo "hubgate peak RSS: $((rss / 1024)) MiB after serving $(( (3 + 8 + 32) * REPS * 2 )) downloads of ${SIZE} MiB"
+
+# One stream, server on core 0 and client on core 1 (less placement noise), beside bench_slices:
+# a least server sending the same file in 128 KiB slices (libmicrohttpd's, with an epoll_wait
+# between them) and in 2 MiB slices (nginx's).  It separates the slice size from everything else.
+SLICES=${SLICES:-build/bench_slices}
+if [ "$(nproc)" -ge 2 ] && [ -x "$SLICES" ] && command -v taskset > /dev/null; then
+  for p in $(pgrep -P "${pids[0]}") "${pids[0]}"; do taskset -a -p -c 0 "$p" > /dev/null; done
+  taskset -a -p -c 0 "$hgpid" > /dev/null
+  for slice in 131072 2097152; do
+    port=$(free_port)
+    taskset -c 0 "$SLICES" "$port" "$work/src/model.safetensors" "$slice" &
+    pids+=($!)
+    echo "/model.safetensors" > "$work/req.slices$slice"
+    echo "$port" > "$work/port.slices$slice"
+  done
+  sleep 0.3
+  declare -A one
+  for rep in $(seq $((REPS * 3))); do
+    one[nginx]+="$(taskset -c 1 "$SINK" 127.0.0.1 "$NGPORT" 1 "$work/req.nginx" | awk '{print $3}') "
+    one[resolve]+="$(taskset -c 1 "$SINK" 127.0.0.1 "$HGPORT" 1 "$work/req.resolve" | awk '{print $3}') "
+    for slice in 131072 2097152; do
+      one[$slice]+="$(taskset -c 1 "$SINK" 127.0.0.1 "$(cat "$work/port.slices$slice")" 1 "$work/req.slices$slice" | awk '{print $3}') "
+    done
+  done
+  ng=$(echo "${one[nginx]}" | tr ' ' '\n' | grep . | median)
+  echo
+  echo "one stream, server pinned to core 0 and client to core 1, median of $((REPS * 3)) (GB/s, ratio to nginx)"
+  for k in nginx resolve 131072 2097152; do
+    v=$(echo "${one[$k]}" | tr ' ' '\n' | grep . | median)
+    case $k in
+      nginx) name="nginx (2 MiB slices)" ;;
+      resolve) name="hubgate resolve (libmicrohttpd)" ;;
+      *) name="bench_slices, $((k / 1024)) KiB slices" ;;
+    esac
+    printf "%-34s %8s %6.2f\n" "$name" "$v" "$(echo "$v / $ng" | bc -l)"
+  done
+fi
