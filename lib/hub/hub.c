@@ -275,7 +275,8 @@ int hub_ctx_resolve(hub_ctx *x, int needs_rev, size_t *rev_segs)
      * never tells a prober that the repo exists. */
     if (!rc && x->repo.private_) {
         const char *tok = hub_bearer(x->req);
-        hg_err ar = tok ? store_token_allows(x->h->st, tok, x->repo.type, x->repo.name) : HG_ERR_DENIED;
+        hg_err ar = tok ? store_token_allows(x->h->st, tok, x->repo.type, x->repo.name, &x->token_id)
+                        : HG_ERR_DENIED;
         if (ar && ar != HG_ERR_DENIED) {
             hub_store_error(x->resp, ar, "the access tokens");
             return -1;
@@ -390,10 +391,11 @@ void hub_mac_hex(hub *h, const char *msg, char out[65])
 }
 
 hg_err hub_token_make(hub *h, store_repo_type type, const char *repo, const char *commit_hex,
-                      int64_t exp, char *out, size_t cap)
+                      int64_t exp, int64_t token_id, char *out, size_t cap)
 {
     char payload[512], mac[65];
-    int n = snprintf(payload, sizeof payload, "v1:%d:%s:%s:%lld", (int)type, repo, commit_hex, (long long)exp);
+    int n = snprintf(payload, sizeof payload, "v2:%d:%s:%s:%lld:%lld", (int)type, repo, commit_hex, (long long)exp,
+                     (long long)token_id);
     if (n < 0 || (size_t)n >= sizeof payload)
         return HG_ERR_TOOBIG;
     hub_mac_hex(h, payload, mac);
@@ -413,18 +415,26 @@ hg_err hub_token_check(hub *h, const char *token, hub_token *out)
     hub_mac_hex(h, payload, mac);
     if (CRYPTO_memcmp(mac, dot + 1, 64) != 0)
         return HG_ERR_DENIED;
-    int type;
-    long long exp;
+    int type, end = 0;
+    long long exp, tid = 0;
     char repo[256], commit[64];
-    if (sscanf(payload, "v1:%d:%255[^:]:%63[^:]:%lld", &type, repo, commit, &exp) != 4 || type < 0 || type > 2 ||
-        strlen(commit) != GIT_OID_HEX_LEN)
+    if (sscanf(payload, "v2:%d:%255[^:]:%63[^:]:%lld:%lld%n", &type, repo, commit, &exp, &tid, &end) != 5 &&
+        sscanf(payload, "v1:%d:%255[^:]:%63[^:]:%lld%n", &type, repo, commit, &exp, &end) != 4)
+        return HG_ERR_DENIED;
+    if (payload[end] || type < 0 || type > 2 || strlen(commit) != GIT_OID_HEX_LEN || tid < 0)
         return HG_ERR_DENIED;
     if (exp < (long long)time(NULL))
         return HG_ERR_DENIED;
+    if (tid) {
+        hg_err rc = store_token_alive(h->st, tid);
+        if (rc)
+            return rc;
+    }
     out->type = (store_repo_type)type;
     snprintf(out->repo, sizeof out->repo, "%s", repo);
     memcpy(out->commit_hex, commit, GIT_OID_HEX_LEN + 1);
     out->exp = exp;
+    out->token_id = tid;
     return HG_OK;
 }
 

@@ -92,6 +92,7 @@ typedef struct hub_ctx {
     char commit_hex[GIT_OID_HEX_LEN + 1];
     store_commit cm;  /* the commit's row */
     char path[4096];  /* decoded path after the revision */
+    int64_t token_id; /* the hubgate token that opened a private repo; 0: none was needed */
 } hub_ctx;
 
 /* Serves key from the cache as a JSON 200 if present (returns 1). */
@@ -153,19 +154,29 @@ void hub_route_paths_info(hub_ctx *x);
 void hub_route_refs(hub_ctx *x);
 void hub_route_commits(hub_ctx *x);
 void hub_route_xet_token(hub_ctx *x);
+/* Answers a xet-read-token request for the commit: JSON and X-Xet-* headers.  token_id (0 for
+ * none) is the hubgate token the request was allowed by, bound into the Xet token. */
+void hub_xet_token_answer(hub *h, http_response *resp, store_repo_type type, const char *repo,
+                          const char *commit_hex, int64_t token_id);
 void hub_route_reconstruction(hub *h, const http_request *req, http_response *resp,
                               const hub_route *r, int v2);
 void hub_route_xorb(hub *h, const http_request *req, http_response *resp, const hub_route *r);
 
-/* Xet read tokens: "<payload>.<mac>" with payload "v1:<type>:<repo>:<commit>:<exp>". */
-HG_MUST_CHECK hg_err hub_token_make(hub *h, store_repo_type type, const char *repo,
-                                    const char *commit_hex, int64_t exp, char *out, size_t cap);
+/* Xet read tokens: "<payload>.<mac>" with payload "v2:<type>:<repo>:<commit>:<exp>:<token id>".
+ * A token id other than 0 names the hubgate token (of a private repo) it was issued for: the Xet
+ * token, and the xorb URLs of its reconstructions, end when that token is revoked or expires.
+ * "v1:<type>:<repo>:<commit>:<exp>" tokens of earlier versions still check (token id 0). */
+HG_MUST_CHECK hg_err hub_token_make(hub *h, store_repo_type type, const char *repo, const char *commit_hex,
+                                    int64_t exp, int64_t token_id, char *out, size_t cap);
 typedef struct hub_token {
     store_repo_type type;
     char repo[256];
     char commit_hex[GIT_OID_HEX_LEN + 1];
     int64_t exp;
+    int64_t token_id;
 } hub_token;
+/* HG_OK, HG_ERR_DENIED (forged, malformed, expired, or its hubgate token is no longer valid),
+ * or an index error. */
 HG_MUST_CHECK hg_err hub_token_check(hub *h, const char *token, hub_token *out);
 
 /* What scanner verdicts mean for a request starting now: the policy file's "scan" if it has

@@ -30,37 +30,55 @@ void hub_route_xet_token(hub_ctx *x)
         snprintf(x->rev, sizeof x->rev, "main");
     if (hub_ctx_resolve(x, 1, NULL))
         return;
-    int64_t exp = (int64_t)time(NULL) + x->h->token_ttl_s;
+    hub_xet_token_answer(x->h, x->resp, x->repo.type, x->repo.name, x->commit_hex, x->token_id);
+}
+
+void hub_xet_token_answer(hub *h, http_response *resp, store_repo_type type, const char *repo,
+                          const char *commit_hex, int64_t token_id)
+{
+    int64_t exp = (int64_t)time(NULL) + h->token_ttl_s;
     char token[1024];
-    if (hub_token_make(x->h, x->repo.type, x->repo.name, x->commit_hex, exp, token, sizeof token)) {
-        hub_error(x->resp, 500, NULL, "Cannot issue a token");
+    if (hub_token_make(h, type, repo, commit_hex, exp, token_id, token, sizeof token)) {
+        hub_error(resp, 500, NULL, "Cannot issue a token");
         return;
     }
     /* Both the JSON body (hf_xet, JS) and the headers (Python 0.30-1.18) (sharp edge S9). */
-    hg_err rc = http_response_header(x->resp, "X-Xet-Cas-Url", "%s", x->h->public_url);
+    hg_err rc = http_response_header(resp, "X-Xet-Cas-Url", "%s", h->public_url);
     if (!rc)
-        rc = http_response_header(x->resp, "X-Xet-Access-Token", "%s", token);
+        rc = http_response_header(resp, "X-Xet-Access-Token", "%s", token);
     if (!rc)
-        rc = http_response_header(x->resp, "X-Xet-Token-Expiration", "%lld", (long long)exp);
+        rc = http_response_header(resp, "X-Xet-Token-Expiration", "%lld", (long long)exp);
     if (rc) {
-        hub_error(x->resp, 500, NULL, "Cannot build the response");
+        hub_error(resp, 500, NULL, "Cannot build the response");
         return;
     }
-    hub_json(x->resp, json_pack("{s:s,s:I,s:s}", "accessToken", token, "exp", (json_int_t)exp, "casUrl",
-                                x->h->public_url));
+    hub_json(resp, json_pack("{s:s,s:I,s:s}", "accessToken", token, "exp", (json_int_t)exp, "casUrl", h->public_url));
 }
 
-/* The ranges string signed into a xorb URL: "bytes=a-b[,c-d]" with inclusive ends. */
-static int sign_url(hub *h, const char *xorb_hex, const char *ranges, int64_t exp, char *out, size_t cap)
+/* The MAC message of a xorb URL.  The ranges string is "bytes=a-b[,c-d]" with inclusive ends; a
+ * token id (URLs of a reconstruction for a private repo) is signed in, so it cannot be dropped. */
+static int xorb_msg(char *msg, size_t cap, const char *xorb_hex, const char *ranges, const char *exp,
+                    const char *token_id)
 {
-    char msg[8192], mac[65], enc[8192];
-    if ((size_t)snprintf(msg, sizeof msg, "xorb:%s:%s:%lld", xorb_hex, ranges, (long long)exp) >= sizeof msg)
+    int n = token_id ? snprintf(msg, cap, "xorb:%s:%s:%s:%s", xorb_hex, ranges, exp, token_id)
+                     : snprintf(msg, cap, "xorb:%s:%s:%s", xorb_hex, ranges, exp);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int sign_url(hub *h, const char *xorb_hex, const char *ranges, int64_t exp, int64_t token_id, char *out,
+                    size_t cap)
+{
+    char msg[8192], mac[65], enc[8192], exps[24], tids[24] = "";
+    snprintf(exps, sizeof exps, "%lld", (long long)exp);
+    if (token_id)
+        snprintf(tids, sizeof tids, "%lld", (long long)token_id);
+    if (xorb_msg(msg, sizeof msg, xorb_hex, ranges, exps, token_id ? tids : NULL))
         return -1;
     hub_mac_hex(h, msg, mac);
     if (http_pct_encode(ranges, 0, enc, sizeof enc))
         return -1;
-    int n = snprintf(out, cap, "%s/xorbs/default/%s?X-Xet-Signed-Range=%s&Expires=%lld&Signature=%s", h->public_url,
-                     xorb_hex, enc, (long long)exp, mac);
+    int n = snprintf(out, cap, "%s/xorbs/default/%s?X-Xet-Signed-Range=%s&Expires=%s%s%s&Signature=%s",
+                     h->public_url, xorb_hex, enc, exps, token_id ? "&Token-Id=" : "", tids, mac);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
@@ -113,11 +131,12 @@ static hg_err trim_term(store *st, const store_term *t, uint64_t tbase, uint64_t
 static int auth_token(hub *h, const http_request *req, http_response *resp, hub_token *tok)
 {
     const char *a = http_header(req, "Authorization");
-    if (!a || strncasecmp(a, "Bearer ", 7) || hub_token_check(h, a + 7, tok)) {
+    hg_err rc = a && !strncasecmp(a, "Bearer ", 7) ? hub_token_check(h, a + 7, tok) : HG_ERR_DENIED;
+    if (rc == HG_ERR_DENIED)
         hub_error(resp, 401, NULL, "Missing, invalid or expired Xet access token");
-        return -1;
-    }
-    return 0;
+    else if (rc)
+        hub_store_error(resp, rc, "the access tokens");
+    return rc ? -1 : 0;
 }
 
 /* Merges sorted chunk ranges of one xorb into fetch ranges (chunks and record bytes). */
@@ -132,7 +151,8 @@ static int cmp_fetch(const void *a, const void *b)
     return x->cs < y->cs ? -1 : x->cs > y->cs;
 }
 
-static json_t *xorb_entries(hub *h, const char *xorb_hex, fetch_range *fr, size_t n, int64_t exp, int v2)
+static json_t *xorb_entries(hub *h, const char *xorb_hex, fetch_range *fr, size_t n, int64_t exp,
+                            int64_t token_id, int v2)
 {
     qsort(fr, n, sizeof *fr, cmp_fetch);
     size_t m = 0;
@@ -163,7 +183,7 @@ static json_t *xorb_entries(hub *h, const char *xorb_hex, fetch_range *fr, size_
                                                     (json_int_t)fr[k].cs, "end", (json_int_t)fr[k].ce, "bytes",
                                                     "start", (json_int_t)fr[k].bs, "end", (json_int_t)fr[k].be));
             }
-            if (o >= sizeof ranges || sign_url(h, xorb_hex, ranges, exp, url, sizeof url)) {
+            if (o >= sizeof ranges || sign_url(h, xorb_hex, ranges, exp, token_id, url, sizeof url)) {
                 json_decref(rs);
                 json_decref(arr);
                 return NULL;
@@ -174,7 +194,7 @@ static json_t *xorb_entries(hub *h, const char *xorb_hex, fetch_range *fr, size_
         for (size_t k = 0; k < m; k++) {
             snprintf(ranges, sizeof ranges, "bytes=%llu-%llu", (unsigned long long)fr[k].bs,
                      (unsigned long long)fr[k].be);
-            if (sign_url(h, xorb_hex, ranges, exp, url, sizeof url)) {
+            if (sign_url(h, xorb_hex, ranges, exp, token_id, url, sizeof url)) {
                 json_decref(arr);
                 return NULL;
             }
@@ -187,7 +207,8 @@ static json_t *xorb_entries(hub *h, const char *xorb_hex, fetch_range *fr, size_
 }
 
 /* Builds the reconstruction JSON for bytes [lo, hi] of a content. */
-static json_t *build_recon(hub *h, const store_content *ct, uint64_t lo, uint64_t hi, int v2, hg_err *err)
+static json_t *build_recon(hub *h, const store_content *ct, uint64_t lo, uint64_t hi, int64_t token_id, int v2,
+                           hg_err *err)
 {
     store_term *terms = NULL;
     size_t nt = 0;
@@ -232,7 +253,7 @@ static json_t *build_recon(hub *h, const store_content *ct, uint64_t lo, uint64_
             }
         char xh[XET_HEX_LEN + 1];
         xet_hash_to_hex(&rt[i].t->xorb, xh);
-        json_t *entries = xorb_entries(h, xh, fr, nf, exp, v2);
+        json_t *entries = xorb_entries(h, xh, fr, nf, exp, token_id, v2);
         if (!entries)
             *err = HG_ERR_NOMEM;
         else
@@ -382,7 +403,7 @@ void hub_route_reconstruction(hub *h, const http_request *req, http_response *re
                                  v2 ? "xorbs" : "fetch_info"));
         return;
     }
-    json_t *out = build_recon(h, &ct, lo, hi, v2, &rc);
+    json_t *out = build_recon(h, &ct, lo, hi, tok.token_id, v2, &rc);
     if (!out) {
         hub_store_error(resp, rc ? rc : HG_ERR_NOMEM, "the reconstruction");
         return;
@@ -419,22 +440,35 @@ static int parse_signed(const char *s, http_range *out, size_t max, size_t *n)
 void hub_route_xorb(hub *h, const http_request *req, http_response *resp, const hub_route *r)
 {
     const char *signed_range = http_query(req, "X-Xet-Signed-Range"), *exps = http_query(req, "Expires"),
-               *sig = http_query(req, "Signature");
+               *sig = http_query(req, "Signature"), *tids = http_query(req, "Token-Id");
     if (!signed_range || !exps || !sig) {
         hub_error(resp, 403, NULL, "Xorb URLs must be signed: fetch a reconstruction first");
         return;
     }
     char msg[8192], mac[65];
-    char *end;
-    long long exp = strtoll(exps, &end, 10);
-    snprintf(msg, sizeof msg, "xorb:%s:%s:%s", r->hash, signed_range, exps);
+    char *end, *tend = NULL;
+    long long exp = strtoll(exps, &end, 10), tid = tids ? strtoll(tids, &tend, 10) : 0;
+    if (*end || (tids && (*tend || tid <= 0)) || strlen(sig) != 64 ||
+        xorb_msg(msg, sizeof msg, r->hash, signed_range, exps, tids)) {
+        hub_error(resp, 403, NULL, "Invalid xorb URL signature");
+        return;
+    }
     hub_mac_hex(h, msg, mac);
-    if (*end || strlen(sig) != 64 || CRYPTO_memcmp(mac, sig, 64) != 0) {
+    if (CRYPTO_memcmp(mac, sig, 64) != 0) {
         hub_error(resp, 403, NULL, "Invalid xorb URL signature");
         return;
     }
     if (exp < (long long)time(NULL)) {
         hub_error(resp, 403, NULL, "Xorb URL expired: fetch the reconstruction again");
+        return;
+    }
+    hg_err alive = tid ? store_token_alive(h->st, tid) : HG_OK;
+    if (alive == HG_ERR_DENIED) {
+        hub_error(resp, 403, NULL, "Xorb URL of a revoked or expired access token");
+        return;
+    }
+    if (alive) {
+        hub_store_error(resp, alive, "the access tokens");
         return;
     }
     http_range allowed[MAX_SIGNED_RANGES], want[HUB_MAX_RANGES];

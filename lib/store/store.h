@@ -328,10 +328,15 @@ HG_MUST_CHECK hg_err store_token_list(store *st, store_token_cb cb, void *arg);
  * HG_ERR_NOTFOUND if there is none. */
 HG_MUST_CHECK hg_err store_token_revoke(store *st, const char *id_or_name, store_token_info *out);
 /* HG_OK if token is a hubgate token that is neither revoked nor expired and whose grants cover
- * the repo; HG_ERR_DENIED otherwise (unknown tokens included); other errors are index
- * failures.  Reads the index each time, so a revocation counts from the next request on. */
+ * the repo (then *id is its id, when id is not NULL); HG_ERR_DENIED otherwise (unknown tokens
+ * included); other errors are index failures.  Reads the index each time, so a revocation
+ * counts from the next request on. */
 HG_MUST_CHECK hg_err store_token_allows(store *st, const char *token, store_repo_type type,
-                                        const char *repo);
+                                        const char *repo, int64_t *id);
+/* HG_OK if the token with this id is neither revoked nor expired, HG_ERR_DENIED if it is (or
+ * does not exist).  For credentials derived from a token (Xet tokens, signed xorb URLs), so
+ * that revoking the token ends them too. */
+HG_MUST_CHECK hg_err store_token_alive(store *st, int64_t id);
 
 /* Calls cb with the path of every file of the commit's tree (root_tree) that has this content
  * (for policies on file names when a request names a content, not a path). */

@@ -69,6 +69,7 @@
                   "ORDER BY id")                                                                   \
     X(TOKEN_FIND, "SELECT id, name, hash, grants, created_at, expires_at, revoked_at FROM tokens " \
                   "WHERE id=?1 OR (?1 IS NULL AND name=?2)")                                       \
+    X(TOKEN_ALIVE, "SELECT expires_at, revoked_at FROM tokens WHERE id=?1")                     \
     X(TOKEN_REVOKE, "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at=0")              \
     X(SCAN_GET, "SELECT verdict, rules, format, report FROM scans WHERE sha256=?1")                \
     X(SCAN_PUT, "INSERT OR REPLACE INTO scans(sha256, verdict, rules, format, report, scanned_at) " \

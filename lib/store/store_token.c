@@ -288,7 +288,7 @@ hg_err store_token_revoke(store *st, const char *id_or_name, store_token_info *o
     return r == SQLITE_DONE ? HG_OK : store_sql_err(c, r, "token revoke");
 }
 
-hg_err store_token_allows(store *st, const char *token, store_repo_type type, const char *repo)
+hg_err store_token_allows(store *st, const char *token, store_repo_type type, const char *repo, int64_t *id)
 {
     if (strncmp(token, STORE_TOKEN_PREFIX, sizeof STORE_TOKEN_PREFIX - 1) || strlen(token) != STORE_TOKEN_LEN)
         return HG_ERR_DENIED; /* not one of ours: no need to ask the index */
@@ -310,6 +310,25 @@ hg_err store_token_allows(store *st, const char *token, store_repo_type type, co
     int64_t now = (int64_t)time(NULL);
     ok = ok && !revoked && (expires == 0 || expires > now) && grants &&
          store_token_grants_cover(grants, type, repo);
+    if (ok && id)
+        *id = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     return ok ? HG_OK : HG_ERR_DENIED;
+}
+
+hg_err store_token_alive(store *st, int64_t id)
+{
+    store_conn *c;
+    sqlite3_stmt *s = store_thread_stmt(st, STMT_TOKEN_ALIVE, &c);
+    if (!s)
+        return HG_ERR_IO;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return r == SQLITE_DONE ? HG_ERR_DENIED : store_sql_err(c, r, "token lookup");
+    }
+    int64_t expires = sqlite3_column_int64(s, 0), revoked = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    return !revoked && (expires == 0 || expires > (int64_t)time(NULL)) ? HG_OK : HG_ERR_DENIED;
 }

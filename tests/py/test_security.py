@@ -316,6 +316,38 @@ class PrivateRepoTests(ServerCase):
         harness.run("token", "revoke", "--data", FX.data, tid)
         self.assertEqual(self.get(url, self.auth(tok2)).status, 404)
 
+    def test_revoke_ends_xet_access(self):
+        """A Xet token and the xorb URLs it led to die with the hubgate token they came from."""
+        tok = make_token("--name", "xet-revoke", "--grant", "acme")
+        xh = self.xet_hash(PRIV, "secret.safetensors", tok)
+        priv_xet = self.xet_token(PRIV, tok)
+        r = self.get("/v2/reconstructions/" + xh, self.auth(priv_xet))
+        self.assertEqual(r.status, 200, r)
+        entry = next(iter(r.json()["xorbs"].values()))[0]
+        self.assertIn("Token-Id=", entry["url"])
+        b = entry["ranges"][0]["bytes"]
+        xorb_path = entry["url"][entry["url"].index("/xorbs/"):]
+        rng = {"Range": "bytes=%d-%d" % (b["start"], b["end"])}
+        self.assertEqual(self.get(xorb_path, rng).status, 206)
+        # The token id is signed into the URL: dropping it or changing it breaks the signature.
+        dropped = re.sub(r"&Token-Id=[0-9]+", "", xorb_path)
+        self.assertError(self.get(dropped, rng), 403, None, "Invalid xorb URL signature")
+        other = re.sub(r"Token-Id=[0-9]+", "Token-Id=999999", xorb_path)
+        self.assertError(self.get(other, rng), 403, None, "Invalid xorb URL signature")
+        pub_xet = self.xet_token(PUB)
+        pub_xh = self.xet_hash(PUB, "model.safetensors")
+        r = self.get("/v2/reconstructions/" + pub_xh, self.auth(pub_xet))
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn("Token-Id=", json.dumps(r.json()))
+
+        harness.run("token", "revoke", "--data", FX.data, "xet-revoke")
+        for p in ("/v2/reconstructions/", "/v1/reconstructions/"):
+            self.assertError(self.get(p + xh, self.auth(priv_xet)), 401, None,
+                             "Missing, invalid or expired Xet access token")
+        self.assertError(self.get(xorb_path, rng), 403, None, "Xorb URL of a revoked or expired access token")
+        # Public repos' Xet tokens carry no hubgate token and go on working.
+        self.assertEqual(self.get("/v2/reconstructions/" + pub_xh, self.auth(pub_xet)).status, 200)
+
     def test_expired_token(self):
         tok = make_token("--grant", "acme", "--expires", "0.00003")  # about 3 s
         url = "/api/models/" + PRIV
