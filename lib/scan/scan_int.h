@@ -100,6 +100,10 @@ void scan_name_py2(const char **mod, const char **name);
 
 /* ---- containers and formats ---- */
 const char *scan_zip(scan_ctx *c, const scan_src *src, const char *name);
+/* Inflates the raw DEFLATE stream in[0, in_len) into out, never writing more than cap bytes:
+ * 0 when the final block ended (*out_len bytes written), -1 with *why (static text) when the
+ * stream is invalid, ends early or would exceed cap. */
+int scan_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, size_t *out_len, const char **why);
 void scan_safetensors(scan_ctx *c, const scan_src *src);
 void scan_npy(scan_ctx *c, const scan_src *src);
 void scan_gguf(scan_ctx *c, const scan_src *src);

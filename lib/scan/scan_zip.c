@@ -7,8 +7,10 @@
  * directory record (zip64 records allowed), and every byte in between must belong to exactly one
  * entry or to the central directory: no prefix, gap, overlap or trailing data (polyglots).
  * Names must be unique and relative (no "..", backslash, drive letter or NUL); encryption,
- * patch-data and undefined flag bits are refused.  Only stored (method 0) members can be read:
- * there is no inflater in hubgate, so a compressed pickle cannot be inspected and blocks.
+ * patch-data and undefined flag bits are refused.  Stored (method 0) members are read in place;
+ * deflated (method 8) ones of up to 64 MiB are inflated (scan_inflate.c) into a buffer of the
+ * declared size, which must come out exactly and with the declared CRC, and are then scanned
+ * like stored ones.  A larger deflated member that may be unpickled blocks; others warn.
  *
  * Members are scanned by content (scan_dispatch), except the tensor records of a PyTorch
  * checkpoint (<archive>/data/<key>) and Keras weights, which are never read: memory and time do
@@ -23,6 +25,7 @@
 #define ZIP_MAX_ENTRIES 100000u
 #define ZIP_MAX_CD      (64u << 20)
 #define ZIP_MAX_READ    (64u << 20)
+#define ZIP_MAX_INFLATE (64u << 20) /* declared size of a deflated member we inflate */
 
 typedef struct zent {
     char *name;       /* owned, NUL-terminated (raw bytes) */
@@ -296,6 +299,91 @@ static void torch_data_pkl(scan_ctx *c, const scan_src *src, const zent *e, zent
     pk_info_free(&info);
 }
 
+/* What the archive is, for the rules of its members. */
+typedef struct zip_kind {
+    const char *fmt;  /* "pytorch-zip", "keras", "npz" or "zip" */
+    size_t ndata;     /* data.pkl records */
+    const char *arch; /* PyTorch archive name */
+    zent *ents;
+    size_t n;
+} zip_kind;
+
+/* Scans the bytes of one member: e->data_off and e->csize locate them in src (the archive for a
+ * stored member, the inflated bytes for a deflated one). */
+static void scan_member(scan_ctx *c, const scan_src *src, const zent *e, const zip_kind *k)
+{
+    int picklish = ends_with(e->name, ".pkl") || ends_with(e->name, ".pickle");
+    if (!strcmp(k->fmt, "keras") && ends_with(e->name, ".h5"))
+        return;
+    if (k->ndata && (!strcmp(e->name, "data.pkl") || ends_with(e->name, "/data.pkl"))) {
+        torch_data_pkl(c, src, e, k->ents, k->n, k->arch);
+        return;
+    }
+    if (!strcmp(k->fmt, "keras") && !strcmp(e->name, "config.json")) {
+        uint8_t *b = read_member(c, src, e);
+        if (b)
+            scan_keras_config(c, b, (size_t)e->csize);
+        else if (!c->err)
+            scan_add(c, SCAN_BLOCK, "keras.config_too_large", -1, NULL, "config.json too large");
+        free(b);
+        return;
+    }
+    if (e->csize <= ZIP_MAX_READ) {
+        uint8_t *b = read_member(c, src, e);
+        free(b);
+    }
+    scan_src sub = scan_src_sub(src, e->data_off, e->csize);
+    if (picklish) {
+        scan_pickle_stream(c, &sub, e->name, 1);
+        return;
+    }
+    const char *mf = scan_dispatch(c, &sub, e->name);
+    if (!strcmp(k->fmt, "npz") && strcmp(mf, "npy"))
+        scan_add(c, SCAN_WARN, "npz.member_not_npy", (int64_t)e->data_off, NULL,
+                 ".npy member that is not a NumPy array (%s)", mf);
+    if (k->ndata && strcmp(mf, "unknown") && strcmp(mf, "empty"))
+        scan_add(c, SCAN_WARN, "torch.unexpected_record", (int64_t)e->data_off, NULL,
+                 "PyTorch archive record holds a %s", mf);
+}
+
+/* Inflates a deflated member into a buffer of its declared size and scans that like a stored
+ * member (offsets in its findings are then offsets into the inflated bytes).  A stream that is
+ * invalid, or does not come out at exactly the declared size, blocks: loaders would disagree. */
+static void inflate_and_scan(scan_ctx *c, const scan_src *src, const zent *e, const zip_kind *k)
+{
+    uint8_t *in = malloc(e->csize ? (size_t)e->csize : 1), *out = malloc(e->usize ? (size_t)e->usize : 1);
+    if (!in || !out) {
+        c->err = HG_ERR_NOMEM;
+        goto out;
+    }
+    if (scan_src_read(src, e->data_off, in, (size_t)e->csize)) {
+        c->err = HG_ERR_IO;
+        goto out;
+    }
+    size_t got = 0;
+    const char *why = NULL;
+    if (scan_inflate(in, (size_t)e->csize, out, (size_t)e->usize, &got, &why) != 0) {
+        scan_add(c, SCAN_BLOCK, "zip.bad_deflate", (int64_t)e->data_off, NULL,
+                 "deflated member cannot be inflated: %s", why);
+        goto out;
+    }
+    if (got != e->usize) {
+        scan_add(c, SCAN_BLOCK, "zip.bad_deflate", (int64_t)e->data_off, NULL,
+                 "deflated member inflates to %zu bytes, the directory says %llu", got,
+                 (unsigned long long)e->usize);
+        goto out;
+    }
+    scan_src mem = {.fd = -1, .mem = out, .off = 0, .size = e->usize};
+    zent m = *e;
+    m.method = 0;
+    m.data_off = 0;
+    m.csize = e->usize;
+    scan_member(c, &mem, &m, k);
+out:
+    free(in);
+    free(out);
+}
+
 const char *scan_zip(scan_ctx *c, const scan_src *src, const char *zname)
 {
     (void)zname;
@@ -482,6 +570,7 @@ const char *scan_zip(scan_ctx *c, const scan_src *src, const char *zname)
     char datapfx[600];
     snprintf(datapfx, sizeof(datapfx), "%s/data/", arch);
     c->zip_depth++;
+    zip_kind k = {fmt, ndata, arch, ents, n};
     for (size_t i = 0; i < n && !c->err; i++) {
         zent *e = &ents[i];
         if (!e->ok || e->method > 8)
@@ -491,48 +580,22 @@ const char *scan_zip(scan_ctx *c, const scan_src *src, const char *zname)
         int torch_record = ndata && arch[0] && !strncmp(e->name, datapfx, strlen(datapfx));
         if (ends_with(e->name, "/"))
             continue;
-        if (e->method == 8) {
-            if (picklish || (ndata && !torch_record))
-                scan_add(c, SCAN_BLOCK, "zip.compressed_pickle", (int64_t)e->data_off, NULL,
-                         "compressed (deflate) member that may be unpickled: cannot be inspected");
-            else if (!compressed++)
-                scan_add(c, SCAN_WARN, "zip.compressed_member", (int64_t)e->data_off, NULL,
-                         "compressed (deflate) member: contents not inspected");
-            continue;
-        }
         if (torch_record)
-            continue; /* tensor bytes: never unpickled, never read */
-        if (!strcmp(fmt, "keras") && ends_with(e->name, ".h5"))
-            continue;
-        if (ndata && (!strcmp(e->name, "data.pkl") || ends_with(e->name, "/data.pkl"))) {
-            torch_data_pkl(c, src, e, ents, n, arch);
+            continue; /* tensor bytes: never unpickled, never read (stored or deflated) */
+        if (e->method == 0) {
+            scan_member(c, src, e, &k);
             continue;
         }
-        if (!strcmp(fmt, "keras") && !strcmp(e->name, "config.json")) {
-            uint8_t *b = read_member(c, src, e);
-            if (b)
-                scan_keras_config(c, b, (size_t)e->csize);
-            else if (!c->err)
-                scan_add(c, SCAN_BLOCK, "keras.config_too_large", -1, NULL, "config.json too large");
-            free(b);
+        if (e->usize <= ZIP_MAX_INFLATE && e->csize <= ZIP_MAX_READ) {
+            inflate_and_scan(c, src, e, &k);
             continue;
         }
-        if (e->csize <= ZIP_MAX_READ) {
-            uint8_t *b = read_member(c, src, e);
-            free(b);
-        }
-        scan_src sub = scan_src_sub(src, e->data_off, e->csize);
-        if (picklish) {
-            scan_pickle_stream(c, &sub, e->name, 1) ? (void)0 : (void)0;
-            continue;
-        }
-        const char *mf = scan_dispatch(c, &sub, e->name);
-        if (!strcmp(fmt, "npz") && strcmp(mf, "npy"))
-            scan_add(c, SCAN_WARN, "npz.member_not_npy", (int64_t)e->data_off, NULL,
-                     ".npy member that is not a NumPy array (%s)", mf);
-        if (ndata && strcmp(mf, "unknown") && strcmp(mf, "empty"))
-            scan_add(c, SCAN_WARN, "torch.unexpected_record", (int64_t)e->data_off, NULL,
-                     "PyTorch archive record holds a %s", mf);
+        if (picklish || ndata)
+            scan_add(c, SCAN_BLOCK, "zip.compressed_pickle", (int64_t)e->data_off, NULL,
+                     "deflated member over %u MiB that may be unpickled: not inspected", ZIP_MAX_INFLATE >> 20);
+        else if (!compressed++)
+            scan_add(c, SCAN_WARN, "zip.compressed_member", (int64_t)e->data_off, NULL,
+                     "deflated member over %u MiB: contents not inspected", ZIP_MAX_INFLATE >> 20);
     }
     c->zip_depth--;
     c->member = NULL;

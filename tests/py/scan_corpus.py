@@ -10,6 +10,7 @@ the findings, `ref` the security.md section or technique the sample exercises.
 """
 import collections
 import contextlib
+import hashlib
 import io
 import json
 import pickle
@@ -257,9 +258,9 @@ def mkzip(entries, prefix=b"", suffix=b"", align=0, count=None, comment=b"", gap
             pad = (-(off + 30 + len(lname) + 4)) % align
             extra = b"FB" + struct.pack("<H", pad) + b"Z" * pad
         out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0x21, crc,
-                           len(payload), len(data), len(lname), len(extra)) + lname + extra + payload
-        cen.append((name, flags, method, crc, len(payload) + e.get("csize_delta", 0), len(data),
-                    off + e.get("lho_delta", 0)))
+                           len(payload), len(data) + e.get("usize_delta", 0), len(lname), len(extra)) + lname + extra + payload
+        cen.append((name, flags, method, crc, len(payload) + e.get("csize_delta", 0),
+                    len(data) + e.get("usize_delta", 0), off + e.get("lho_delta", 0)))
     cd = len(out)
     for name, flags, method, crc, cs, us, off in cen:
         out += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, 0, 0x21, crc,
@@ -270,6 +271,10 @@ def mkzip(entries, prefix=b"", suffix=b"", align=0, count=None, comment=b"", gap
 
 
 def torch_zip(pkl=None, storages=None, archive="archive", extra=(), align=64, **kw):
+    return mkzip(torch_zip_entries(pkl, storages, archive, extra), align=align, **kw)
+
+
+def torch_zip_entries(pkl=None, storages=None, archive="archive", extra=()):
     if pkl is None:
         pkl, storages = torch_pickle()
     ents = [{"name": f"{archive}/data.pkl", "data": pkl}]
@@ -279,7 +284,7 @@ def torch_zip(pkl=None, storages=None, archive="archive", extra=(), align=64, **
     ents += [{"name": f"{archive}/version", "data": b"3\n"},
              {"name": f"{archive}/.data/serialization_id", "data": b"1234567890123456789012345678901234567890"}]
     ents += list(extra)
-    return mkzip(ents, align=align, **kw)
+    return ents
 
 
 def pyzip(members, compression=zipfile.ZIP_STORED, **kw):
@@ -288,7 +293,7 @@ def pyzip(members, compression=zipfile.ZIP_STORED, **kw):
         for name, data in members:
             zi = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
             zi.compress_type = compression
-            z.writestr(zi, data)
+            z.writestr(zi, data, compresslevel=kw.get("compresslevel"))
     return f.getvalue()
 
 
@@ -694,10 +699,32 @@ def corpus():
     add("zip/duplicate_data_pkl.pt", mkzip([{"name": "archive/data.pkl", "data": evil_pkl},
                                             {"name": "archive/data.pkl", "data": good_pkl}]), "block",
         {"zip.duplicate_member", "torch.multiple_data_pkl", "pickle.global.denied"}, ref="duplicate names")
-    add("zip/deflated_data_pkl.pt", mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8}]),
-        "block", {"zip.compressed_pickle"}, ref="DEFLATE data.pkl")
-    add("zip/deflated_pyzip.pt", pyzip([("archive/data.pkl", good_pkl)], zipfile.ZIP_DEFLATED), "block",
-        {"zip.compressed_pickle"})
+    # DEFLATE members are inflated (miniz and zipfile do) and judged by their contents.
+    add("zip/deflated_evil_data_pkl.pt", mkzip([{"name": "archive/data.pkl", "data": evil_pkl, "method": 8}]),
+        "block", {"pickle.global.denied"}, ref="DEFLATE data.pkl (byte-grep scanners miss it)")
+    add("zip/deflated_pyzip_evil.pt", pyzip([("archive/data.pkl", evil_pkl)], zipfile.ZIP_DEFLATED), "block",
+        {"pickle.global.denied"})
+    deflated_torch = [dict(e, method=8) for e in torch_zip_entries(good_pkl, good_st)]
+    add("zip/deflated_torch.pt", mkzip(deflated_torch, align=64), "allow", malicious=False,
+        ref="torch archive with every record deflated")
+    add("zip/deflated_evil_member.zip", pyzip([("model/notes.txt", b"notes"), ("model/w.bin", call0("posix", "system"))],
+                                              zipfile.ZIP_DEFLATED), "block", {"pickle.global.denied"},
+        ref="CVE-2025-1889, deflated")
+    bad = bytearray(mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8}]))
+    bad[30 + len("archive/data.pkl")] |= 0x06  # first block header: reserved block type 3
+    add("zip/bad_deflate.pt", bytes(bad), "block", {"zip.bad_deflate"}, ref="invalid DEFLATE stream")
+    add("zip/deflate_longer.pt", mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8,
+                                         "usize_delta": -1}]), "block", {"zip.bad_deflate"},
+        ref="inflates to more than declared")
+    add("zip/deflate_shorter.pt", mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8,
+                                          "usize_delta": 1}]), "block", {"zip.bad_deflate"},
+        ref="inflates to less than declared")
+    text = b"".join(b"%d lines of text, again and again; " % i for i in range(4000))
+    for level in (0, 1, 6, 9):
+        add(f"zip/deflate_level{level}.zip", pyzip([("a.txt", text), ("b.dat", b"random bytes: " + hashlib.shake_256(b"deflate%d" % level).digest(70_000)),
+                                                    ("c.txt", b"z" * 100_000), ("d.txt", b"")],
+                                                   zipfile.ZIP_DEFLATED, compresslevel=level), "allow",
+            malicious=False, ref="stored, fixed and dynamic blocks; CRC must match after inflating")
     add("zip/suffix_data.pt", torch_zip(good_pkl, good_st, suffix=b"TRAILING"), "block", {"zip.trailing_data"})
     add("zip/gap.zip", mkzip([{"name": "a.txt", "data": b"a"}, {"name": "b.txt", "data": b"b"}],
                              gap=b"HIDDEN" + evil_pkl), "block", {"zip.gap"}, ref="bytes outside entries")
@@ -762,8 +789,11 @@ def corpus():
         {"npy.malformed"})
     add("npy/object_member.npz", pyzip([("a.npy", npy("<f4", (1,), bytes(4))), ("b.npy", npy_object())]),
         "block", {"npy.object_array"})
-    add("npy/deflated.npz", pyzip([("a.npy", npy("<f4", (4,), bytes(16)))], zipfile.ZIP_DEFLATED), "warn",
-        {"zip.compressed_member"}, malicious=False, ref="uninspectable (no inflater)")
+    add("npy/deflated.npz", pyzip([("a.npy", npy("<f4", (4,), bytes(16)))], zipfile.ZIP_DEFLATED), "allow",
+        malicious=False, ref="np.savez_compressed")
+    add("npy/deflated_object.npz", pyzip([("a.npy", npy("<f4", (1,), bytes(4))),
+                                          ("b.npy", npy_object(call2("posix", "system")))], zipfile.ZIP_DEFLATED),
+        "block", {"npy.object_array", "pickle.global.denied"}, ref="np.savez_compressed of an object array")
 
     # ---- keras
     lam = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
