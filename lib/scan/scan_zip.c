@@ -239,6 +239,43 @@ static uint8_t *read_member(scan_ctx *c, const scan_src *src, const zent *e)
     return b;
 }
 
+/* Checks the CRC-32 of a member (<= ZIP_MAX_READ) without holding it: 1 MiB at a time from a
+ * file, in place from memory. */
+static void check_crc(scan_ctx *c, const scan_src *src, const zent *e)
+{
+    if (e->csize > ZIP_MAX_READ)
+        return;
+    uint32_t crc = 0;
+    if (src->mem) {
+        if (e->data_off > src->size || e->csize > src->size - e->data_off) {
+            c->err = HG_ERR_IO;
+            return;
+        }
+        crc = scan_crc32(0, src->mem + src->off + e->data_off, (size_t)e->csize);
+    } else {
+        size_t blk = 1u << 20;
+        uint8_t *b = malloc(blk);
+        if (!b) {
+            c->err = HG_ERR_NOMEM;
+            return;
+        }
+        for (uint64_t at = 0; at < e->csize; at += blk) {
+            size_t n = e->csize - at < blk ? (size_t)(e->csize - at) : blk;
+            if (scan_src_read(src, e->data_off + at, b, n)) {
+                c->err = HG_ERR_IO;
+                break;
+            }
+            crc = scan_crc32(crc, b, n);
+        }
+        free(b);
+        if (c->err)
+            return;
+    }
+    if (crc != e->crc)
+        scan_add(c, SCAN_BLOCK, "zip.crc_mismatch", (int64_t)e->data_off, NULL,
+                 "CRC-32 of the member does not match the directory (readers disagree)");
+}
+
 static int ends_with(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -328,10 +365,7 @@ static void scan_member(scan_ctx *c, const scan_src *src, const zent *e, const z
         free(b);
         return;
     }
-    if (e->csize <= ZIP_MAX_READ) {
-        uint8_t *b = read_member(c, src, e);
-        free(b);
-    }
+    check_crc(c, src, e);
     scan_src sub = scan_src_sub(src, e->data_off, e->csize);
     if (picklish) {
         scan_pickle_stream(c, &sub, e->name, 1);
@@ -362,7 +396,10 @@ static void inflate_and_scan(scan_ctx *c, const scan_src *src, const zent *e, co
     }
     size_t got = 0;
     const char *why = NULL;
-    if (scan_inflate(in, (size_t)e->csize, out, (size_t)e->usize, &got, &why) != 0) {
+    int rc = scan_inflate(in, (size_t)e->csize, out, (size_t)e->usize, &got, &why);
+    free(in); /* only the inflated bytes are scanned */
+    in = NULL;
+    if (rc != 0) {
         scan_add(c, SCAN_BLOCK, "zip.bad_deflate", (int64_t)e->data_off, NULL,
                  "deflated member cannot be inflated: %s", why);
         goto out;

@@ -713,6 +713,10 @@ def corpus():
     bad = bytearray(mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8}]))
     bad[30 + len("archive/data.pkl")] |= 0x06  # first block header: reserved block type 3
     add("zip/bad_deflate.pt", bytes(bad), "block", {"zip.bad_deflate"}, ref="invalid DEFLATE stream")
+    add("zip/bad_crc_member.zip", mkzip([{"name": "a.txt", "data": b"text " * 1000, "crc": 99}]), "block",
+        {"zip.crc_mismatch"}, ref="CRC of a member scanned by content")
+    add("zip/bad_crc_deflated.zip", mkzip([{"name": "a.txt", "data": b"text " * 1000, "crc": 99, "method": 8}]),
+        "block", {"zip.crc_mismatch"}, ref="CRC of the inflated bytes")
     add("zip/deflate_longer.pt", mkzip([{"name": "archive/data.pkl", "data": good_pkl, "method": 8,
                                          "usize_delta": -1}]), "block", {"zip.bad_deflate"},
         ref="inflates to more than declared")
