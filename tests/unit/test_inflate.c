@@ -44,6 +44,18 @@ static void put_fixed(bitout *w, unsigned sym)
         put_code(w, 0xc0 + sym - 280, 8);
 }
 
+/* A final dynamic block's header with HCLEN + 4 code-length code lengths (in RFC order). */
+static void dynamic_header(bitout *w, unsigned hlit, unsigned hdist, unsigned hclen, const unsigned *cl)
+{
+    put_bits(w, 1, 1);
+    put_bits(w, 2, 2);
+    put_bits(w, hlit, 5);
+    put_bits(w, hdist, 5);
+    put_bits(w, hclen, 4);
+    for (unsigned i = 0; i < hclen + 4; i++)
+        put_bits(w, cl[i], 3);
+}
+
 static size_t bytes_of(const bitout *w)
 {
     return (w->bits + 7) / 8;
@@ -154,37 +166,19 @@ static void test_dynamic_header_errors(void **state)
     (void)state;
     /* Four code-length codes all of one bit: over-subscribed. */
     bitout over = {0};
-    put_bits(&over, 1, 1);
-    put_bits(&over, 2, 2);
-    put_bits(&over, 0, 5); /* HLIT 257 */
-    put_bits(&over, 0, 5); /* HDIST 1 */
-    put_bits(&over, 0, 4); /* HCLEN 4 */
-    for (int i = 0; i < 4; i++)
-        put_bits(&over, 1, 3);
+    dynamic_header(&over, 0, 0, 0, (const unsigned[]){1, 1, 1, 1});
     expect(over.b, bytes_of(&over), 8, NULL, 0, "code-length code");
 
-    /* A repeat (16) as the very first code length.  Code lengths: 16 -> 1 bit, 0 -> 1 bit. */
+    /* A repeat (16) as the very first code length.  Code lengths 16 and 0 get one bit each. */
     bitout rep = {0};
-    put_bits(&rep, 1, 1);
-    put_bits(&rep, 2, 2);
-    put_bits(&rep, 0, 5);
-    put_bits(&rep, 0, 5);
-    put_bits(&rep, 0, 4);
-    put_bits(&rep, 1, 3); /* 16 */
-    put_bits(&rep, 0, 3); /* 17 */
-    put_bits(&rep, 0, 3); /* 18 */
-    put_bits(&rep, 1, 3); /* 0 */
+    dynamic_header(&rep, 0, 0, 0, (const unsigned[]){1, 0, 0, 1}); /* order: 16, 17, 18, 0 */
     put_code(&rep, 1, 1); /* canonical: symbol 0 gets code 0, symbol 16 code 1 */
     put_bits(&rep, 0, 2);
     expect(rep.b, bytes_of(&rep), 8, NULL, 0, "no length before it");
 
     /* Too many literal/length codes: HLIT 257 + 30 = 287 > 286. */
     bitout many = {0};
-    put_bits(&many, 1, 1);
-    put_bits(&many, 2, 2);
-    put_bits(&many, 30, 5);
-    put_bits(&many, 0, 5);
-    put_bits(&many, 0, 4);
+    dynamic_header(&many, 30, 0, 0, (const unsigned[]){0, 0, 0, 0});
     expect(many.b, bytes_of(&many), 8, NULL, 0, "too many");
 }
 
