@@ -3,8 +3,10 @@
  * content, raw pickle streams (single, concatenated, legacy PyTorch, joblib) and the JSON report.
  *
  * Detection order (security.md 0.1, 1.6): zip local header at offset 0, NumPy magic, GGUF magic,
- * a safetensors header, HDF5 / 7z / compression magics, ONNX (by name or a protobuf ModelProto),
- * then the pickle machine itself, which also covers protocol 0/1 pickles that have no magic.
+ * a safetensors header, an HDF5 superblock (at 0: the file is HDF5; after a user block: HDF5 as
+ * well as what the first bytes are), 7z / compression magics, ONNX (by name or a protobuf
+ * ModelProto), then the pickle machine itself, which also covers protocol 0/1 pickles that have
+ * no magic.
  * Bytes the pickle machine rejects before anything that could run code are "opaque": such a file
  * is allowed with a "format.unknown" note (text, configs, raw tensor dumps).
  *
@@ -494,11 +496,15 @@ const char *scan_dispatch(scan_ctx *c, const scan_src *src, const char *name)
         scan_safetensors(c, src);
         return "safetensors";
     }
-    if (hn >= 8 && !memcmp(h, "\x89HDF\r\n\x1a\n", 8)) {
-        scan_add(c, SCAN_WARN, "hdf5.not_inspected", 0, NULL,
-                 "HDF5 file (Keras .h5 models can hold Lambda layers): not inspected");
+    /* HDF5 readers look for the superblock at 0, 512, 1024, 2048...: after a user block a file
+     * is HDF5 to them and whatever its first bytes say to others; it is judged as both. */
+    uint64_t h5at = scan_hdf5_find(src);
+    if (h5at == 0) {
+        scan_hdf5(c, src, 0);
         return "hdf5";
     }
+    if (h5at != UINT64_MAX)
+        scan_hdf5(c, src, h5at);
     if (hn >= 6 && !memcmp(h, "7z\xbc\xaf\x27\x1c", 6)) {
         scan_add(c, SCAN_WARN, "archive.not_inspected", 0, NULL,
                  "7z archive: members cannot be inspected");
@@ -534,6 +540,8 @@ const char *scan_dispatch(scan_ctx *c, const scan_src *src, const char *name)
                  "end record open it: polyglot)");
         return "zip";
     }
+    if (h5at != UINT64_MAX)
+        return "hdf5"; /* after a user block that is nothing else */
     if (scan_has_ext(name, ".json"))
         scan_json_file(c, src);
     if (!c->zip_depth)

@@ -764,13 +764,12 @@ static void keras_walk(scan_ctx *c, json_t *j, int depth)
     json_object_foreach(j, k, v) keras_walk(c, v, depth + 1);
 }
 
-void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n)
+void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n, const char *what)
 {
     json_error_t je;
     json_t *j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
-        scan_add(c, SCAN_BLOCK, "keras.config_invalid", -1, NULL, "config.json is not valid JSON: %s",
-                 je.text);
+        scan_add(c, SCAN_BLOCK, "keras.config_invalid", -1, NULL, "%s is not valid JSON: %s", what, je.text);
         return;
     }
     keras_walk(c, j, 0);

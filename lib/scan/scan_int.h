@@ -100,6 +100,10 @@ void scan_name_py2(const char **mod, const char **name);
 
 /* ---- containers and formats ---- */
 const char *scan_zip(scan_ctx *c, const scan_src *src, const char *name);
+/* Where the HDF5 superblock is (0 or a power of two from 512), or UINT64_MAX. */
+uint64_t scan_hdf5_find(const scan_src *src);
+/* A Keras .h5 model: its root model_config attribute judged as a Keras config (scan_hdf5.c). */
+void scan_hdf5(scan_ctx *c, const scan_src *src, uint64_t at);
 /* Inflates the raw DEFLATE stream in[0, in_len) into out, never writing more than cap bytes:
  * 0 when the final block ended (*out_len bytes written), -1 with *why (static text) when the
  * stream is invalid, ends early or would exceed cap. */
@@ -109,7 +113,7 @@ void scan_npy(scan_ctx *c, const scan_src *src);
 void scan_gguf(scan_ctx *c, const scan_src *src);
 /* Returns 1 if src looks like an ONNX ModelProto (then it was scanned), else 0. */
 int scan_onnx(scan_ctx *c, const scan_src *src, int hinted);
-void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n);
+void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n, const char *what);
 /* Flags Jinja templates that reach for Python internals (GGUF and tokenizer_config.json). */
 void scan_chat_template(scan_ctx *c, const char *where, const char *t, size_t n, int64_t off);
 

@@ -359,7 +359,7 @@ static void scan_member(scan_ctx *c, const scan_src *src, const zent *e, const z
     if (!strcmp(k->fmt, "keras") && !strcmp(e->name, "config.json")) {
         uint8_t *b = read_member(c, src, e);
         if (b)
-            scan_keras_config(c, b, (size_t)e->csize);
+            scan_keras_config(c, b, (size_t)e->csize, "config.json");
         else if (!c->err)
             scan_add(c, SCAN_BLOCK, "keras.config_too_large", -1, NULL, "config.json too large");
         free(b);

@@ -321,6 +321,73 @@ def npy(descr, shape, data, version=1, fortran=False):
     return b"\x93NUMPY" + bytes([version, 0]) + ln + h.encode() + data
 
 
+def h5_keras(config, sb=0, userblock=0, continuation=False, vlen=False, attr_name="model_config"):
+    """A minimal HDF5 file as the scanner reads it: superblock (version 0, or 2 with a version 2
+    object header), the root group's object header, and a string attribute holding the Keras model
+    config (fixed-length, or variable-length in a global heap collection).  Not loadable by the
+    HDF5 library (no symbol table, no checksums); the scanner does not need more."""
+    value = config if isinstance(config, bytes) else json.dumps(config).encode()
+    pad8 = lambda b: b + bytes(-len(b) % 8)
+    sb_len = 96 if sb == 0 else 48
+    root = sb_len
+    undef = 0xFFFFFFFFFFFFFFFF
+    if vlen:
+        dt = bytes([0x19, 0x01, 0, 0]) + struct.pack("<I", 16) + bytes([0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 8, 0])
+    else:
+        dt = bytes([0x13, 0, 0, 0]) + struct.pack("<I", len(value))
+    name = attr_name.encode() + b"\0"
+
+    def attr(data):
+        if sb == 0:
+            ds = bytes([1, 0, 0, 0, 0, 0, 0, 0])
+            return (struct.pack("<BBHHH", 1, 0, len(name), len(dt), len(ds)) + pad8(name) + pad8(dt) + pad8(ds)
+                    + data)
+        ds = bytes([2, 0, 0, 0])
+        return struct.pack("<BBHHHB", 3, 0, len(name), len(dt), len(ds), 0) + name + dt + ds + data
+
+    def msgs(items):
+        if sb == 0:
+            return b"".join(struct.pack("<HHB3x", t, len(pad8(d)), 0) + pad8(d) for t, d in items)
+        return b"".join(struct.pack("<BHB", t, len(d), 0) + d for t, d in items)
+
+    def header(body):
+        if sb == 0:
+            return struct.pack("<BBHII4x", 1, 0, 1, 1, len(body)) + body
+        return b"OHDR" + bytes([2, 0x02]) + struct.pack("<I", len(body)) + body + bytes(4)
+
+    # Attribute bytes depend on the heap address for vlen; lay out: root header, [continuation
+    # block], [global heap].
+    def build(heap_addr, cont_addr):
+        data = struct.pack("<IQI", len(value), heap_addr, 1) if vlen else value
+        a = attr(data)
+        if continuation:
+            block = msgs([(0x0C, a)])
+            if sb != 0:
+                block = b"OCHK" + block + bytes(4)
+            body = msgs([(0x10, struct.pack("<QQ", cont_addr, len(block)))])
+            return header(body), block
+        return header(msgs([(0x0C, a)])), b""
+
+    hdr, block = build(0, 0)
+    cont_addr = root + len(hdr)
+    heap_addr = cont_addr + len(block)
+    hdr, block = build(heap_addr, cont_addr)
+    heap = b""
+    if vlen:
+        obj = struct.pack("<HH4xQ", 1, 1, len(value)) + pad8(value)
+        heap = b"GCOL" + bytes([1, 0, 0, 0]) + struct.pack("<Q", 16 + len(obj) + 16) + obj + bytes(16)
+    eof = root + len(hdr) + len(block) + len(heap)
+    base = userblock
+    if sb == 0:
+        sup = (b"\x89HDF\r\n\x1a\n" + bytes([0, 0, 0, 0, 0, 8, 8, 0]) + struct.pack("<HHI", 4, 16, 0)
+               + struct.pack("<QQQQ", base, undef, eof, undef) + struct.pack("<QQII16x", 0, root, 0, 0))
+    else:
+        sup = (b"\x89HDF\r\n\x1a\n" + bytes([2, 8, 8, 0]) + struct.pack("<QQQQ", base, undef, eof, root)
+               + bytes(4))
+    assert len(sup) == sb_len
+    return bytes(userblock) + sup + hdr + block + heap
+
+
 def npy_object(payload=None):
     """An object array as numpy writes it (a protocol-3 pickle after the header)."""
     if payload is None:
@@ -808,6 +875,33 @@ def corpus():
         "block", {"keras.module"}, ref="CVE-2025-1550")
     add("keras/tfsm.keras", keras_zip([{"module": "keras.layers", "class_name": "TFSMLayer",
                                         "config": {"filepath": "/tmp/x"}}]), "block", {"keras.tfsmlayer"})
+    k2_dense = {"class_name": "Dense", "config": {"name": "d", "units": 4}}
+    k2_lambda = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAA", None, None],
+                                                   "function_type": "lambda"}}
+    seq = lambda layers: {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
+    add("h5/clean.h5", h5_keras(seq([k2_dense])), "allow", {"hdf5.keras_config"}, malicious=False,
+        ref="Keras 2 .h5, model_config read")
+    add("h5/lambda.h5", h5_keras(seq([k2_dense, k2_lambda])), "block", {"keras.lambda"}, ref="CVE-2024-3660")
+    add("h5/lambda_continuation.h5", h5_keras(seq([k2_lambda]), continuation=True), "block", {"keras.lambda"},
+        ref="attribute in a continuation block")
+    add("h5/lambda_vlen.h5", h5_keras(seq([k2_lambda]), vlen=True), "block", {"keras.lambda"},
+        ref="variable-length string in a global heap")
+    add("h5/lambda_v2.h5", h5_keras(seq([k2_lambda]), sb=2), "block", {"keras.lambda"},
+        ref="superblock 2, object header 2")
+    add("h5/lambda_v2_continuation.h5", h5_keras(seq([k2_lambda]), sb=2, continuation=True), "block",
+        {"keras.lambda"})
+    add("h5/lambda_userblock.h5", h5_keras(seq([k2_lambda]), userblock=512), "block",
+        {"keras.lambda", "hdf5.user_block"}, ref="superblock after a user block")
+    add("h5/userblock_pickle.bin", call2("posix", "system").ljust(512, b"\0")
+        + h5_keras(seq([k2_dense]), userblock=512)[512:], "block",
+        {"pickle.global.denied", "hdf5.user_block"}, ref="pickle / HDF5 polyglot")
+    add("h5/tfsm.h5", h5_keras(seq([{"class_name": "TFSMLayer", "config": {"filepath": "/x"}}])), "block",
+        {"keras.tfsmlayer"})
+    add("h5/no_config.h5", h5_keras(seq([k2_dense]), attr_name="training_config"), "warn",
+        {"hdf5.not_inspected"}, malicious=False, ref="HDF5 without a model_config")
+    add("h5/bad_config.h5", h5_keras(b"{not json"), "block", {"keras.config_invalid"})
+    add("h5/truncated.h5", h5_keras(seq([k2_lambda]))[:120], "warn", {"hdf5.not_inspected"},
+        malicious=False, ref="truncated: the HDF5 library cannot open it either")
     add("keras/dup_keys.keras", pyzip([("metadata.json", b"{}"), ("config.json",
                                        b'{"class_name": "Dense", "class_name": "Lambda"}')]), "block",
         {"keras.config_invalid"})
