@@ -27,8 +27,9 @@
 
 /* Unsent bytes a client socket may hold before it stops being writable.  libmicrohttpd sends a
  * file in 128 KiB sendfile slices; with at most one slice queued ahead, one stream on loopback
- * went from 0.87-0.93 to 1.06-1.23 of nginx (bench_serve.sh, pinned, median of 25).  It bounds
- * the queue of bytes not yet sent, not those in flight, so a long fat link still fills. */
+ * went from 0.85-0.91 to 0.93-1.08 of nginx (alternating A/B, median of 25; 8 and 32 streams and
+ * small requests unchanged within noise).  It bounds the bytes not yet sent, not those in flight,
+ * so a long fat link still fills. */
 #define HTTP_NOTSENT_LOWAT (128 * 1024)
 
 #if MHD_VERSION < 0x00097002
