@@ -61,6 +61,16 @@ def ttfb(url, method="GET", headers=None):
     return took, r.status, hdrs
 
 
+def safetensors(n):
+    """A valid safetensors file of about n bytes with random tensor bytes: random bytes named
+    .safetensors are judged by what they look like, and about 3 % of them look like a bad header
+    or a pickle and are blocked (--scan block is the default)."""
+    body = n - 128
+    hdr = json.dumps({"w": {"dtype": "U8", "shape": [body], "data_offsets": [0, body]}}).encode()
+    hdr += b" " * (-len(hdr) % 8)
+    return struct.pack("<Q", len(hdr)) + hdr + os.urandom(body)
+
+
 class Gateway:
     def __init__(self, work, upstream, *extra, name="gw"):
         self.data = os.path.join(work, name)
@@ -100,19 +110,16 @@ def main():
         cold_ttfb = ["ttfb%d.safetensors" % i for i in range(2 * REPS)]
         conc = {n: "conc%d.safetensors" % n for n in (1, 16, 64)}
         small = 16 << 20
-        files = {p: os.urandom(small) for p in cold_ttfb}
-        files.update({p: os.urandom(small * 2) for p in conc.values()})
+        files = {p: safetensors(small) for p in cold_ttfb}
+        files.update({p: safetensors(small * 2) for p in conc.values()})
         cold_range = ["range%d.safetensors" % i for i in range(2 * REPS)]
-        files.update({p: os.urandom(small * 4) for p in cold_range})
-        files["big.safetensors"] = os.urandom(size)
+        files.update({p: safetensors(small * 4) for p in cold_range})
+        files["big.safetensors"] = safetensors(size)
         scan_mib = max(16, size_mib // 4)
         for mode in ("block", "off"):
             for i in range(REPS):
                 files["scan-%s-%d.pkl" % (mode, i)] = pickle.dumps({"w": os.urandom(scan_mib << 20)}, protocol=4)
-                hdr = json.dumps({"w": {"dtype": "U8", "shape": [scan_mib << 20],
-                                        "data_offsets": [0, scan_mib << 20]}}).encode()
-                hdr += b" " * (-len(hdr) % 8)
-                files["scan-%s-%d.safetensors" % (mode, i)] = struct.pack("<Q", len(hdr)) + hdr + os.urandom(scan_mib << 20)
+                files["scan-%s-%d.safetensors" % (mode, i)] = safetensors(scan_mib << 20)
         print("building the fake upstream (%d MiB)..." % (sum(map(len, files.values())) >> 20), flush=True)
         commit = hub.add_repo("bench/model", files=files, xet=False)
         gw = Gateway(work, hub.url)
