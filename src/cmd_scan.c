@@ -16,8 +16,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hubgate scan [--json] FILE...\n"
                "  Scans model files (pickle, PyTorch zip and legacy, joblib, safetensors, npy/npz,\n"
-               "  keras, gguf, onnx) without executing them and prints a verdict per file:\n"
-               "  allow, warn or block, with named findings.  --json prints one JSON array of\n"
+               "  Keras .keras and .h5, gguf, onnx; zip members stored or deflated) without\n"
+               "  executing them and prints a verdict per file: allow, warn or block, with named\n"
+               "  findings.  --json prints one JSON array of\n"
                "  {file, format, verdict, findings: [{id, severity, message, global?, member?,\n"
                "  offset?}]}.\n"
                "  Exit status: 0 all allowed, 1 worst is warn, 2 any block, 3 error (unreadable\n"

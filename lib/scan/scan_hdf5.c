@@ -34,7 +34,7 @@ typedef struct h5 {
         uint64_t addr, len;
         int v2;
     } todo[H5_MAX_BLOCKS];
-    unsigned ntodo, nseen;
+    unsigned ntodo;
 } h5;
 
 /* A whole [addr, addr + n) of the file (addresses relative to base) into a new buffer. */

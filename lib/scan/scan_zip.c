@@ -218,6 +218,14 @@ static void check_local(scan_ctx *c, const scan_src *src, zent *e)
     e->ok = 1;
 }
 
+/* The finding when a member's bytes do not have the directory's CRC-32. */
+static void crc_verdict(scan_ctx *c, const zent *e, uint32_t crc)
+{
+    if (crc != e->crc)
+        scan_add(c, SCAN_BLOCK, "zip.crc_mismatch", (int64_t)e->data_off, NULL,
+                 "CRC-32 of the member does not match the directory (readers disagree)");
+}
+
 /* Reads a stored member (<= ZIP_MAX_READ) and checks its CRC. */
 static uint8_t *read_member(scan_ctx *c, const scan_src *src, const zent *e)
 {
@@ -233,9 +241,7 @@ static uint8_t *read_member(scan_ctx *c, const scan_src *src, const zent *e)
         c->err = HG_ERR_IO;
         return NULL;
     }
-    if (scan_crc32(0, b, (size_t)e->csize) != e->crc)
-        scan_add(c, SCAN_BLOCK, "zip.crc_mismatch", (int64_t)e->data_off, NULL,
-                 "CRC-32 of the member does not match the directory (readers disagree)");
+    crc_verdict(c, e, scan_crc32(0, b, (size_t)e->csize));
     return b;
 }
 
@@ -271,9 +277,7 @@ static void check_crc(scan_ctx *c, const scan_src *src, const zent *e)
         if (c->err)
             return;
     }
-    if (crc != e->crc)
-        scan_add(c, SCAN_BLOCK, "zip.crc_mismatch", (int64_t)e->data_off, NULL,
-                 "CRC-32 of the member does not match the directory (readers disagree)");
+    crc_verdict(c, e, crc);
 }
 
 static int ends_with(const char *s, const char *suf)

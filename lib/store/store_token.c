@@ -288,6 +288,12 @@ hg_err store_token_revoke(store *st, const char *id_or_name, store_token_info *o
     return r == SQLITE_DONE ? HG_OK : store_sql_err(c, r, "token revoke");
 }
 
+/* A token row is valid while it is neither revoked nor past its expiry (0: never). */
+static int token_live(int64_t expires, int64_t revoked)
+{
+    return !revoked && (expires == 0 || expires > (int64_t)time(NULL));
+}
+
 hg_err store_token_allows(store *st, const char *token, store_repo_type type, const char *repo, int64_t *id)
 {
     if (strncmp(token, STORE_TOKEN_PREFIX, sizeof STORE_TOKEN_PREFIX - 1) || strlen(token) != STORE_TOKEN_LEN)
@@ -306,9 +312,7 @@ hg_err store_token_allows(store *st, const char *token, store_repo_type type, co
     }
     int ok = sqlite3_column_bytes(s, 1) == 32 && CRYPTO_memcmp(sqlite3_column_blob(s, 1), md, 32) == 0;
     const char *grants = (const char *)sqlite3_column_text(s, 2);
-    int64_t expires = sqlite3_column_int64(s, 3), revoked = sqlite3_column_int64(s, 4);
-    int64_t now = (int64_t)time(NULL);
-    ok = ok && !revoked && (expires == 0 || expires > now) && grants &&
+    ok = ok && token_live(sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4)) && grants &&
          store_token_grants_cover(grants, type, repo);
     if (ok && id)
         *id = sqlite3_column_int64(s, 0);
@@ -328,7 +332,7 @@ hg_err store_token_alive(store *st, int64_t id)
         sqlite3_reset(s);
         return r == SQLITE_DONE ? HG_ERR_DENIED : store_sql_err(c, r, "token lookup");
     }
-    int64_t expires = sqlite3_column_int64(s, 0), revoked = sqlite3_column_int64(s, 1);
+    int live = token_live(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
     sqlite3_reset(s);
-    return !revoked && (expires == 0 || expires > (int64_t)time(NULL)) ? HG_OK : HG_ERR_DENIED;
+    return live ? HG_OK : HG_ERR_DENIED;
 }
