@@ -703,6 +703,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fake, host, faults = self.server.fake, self.server.name, self.server.fake.faults
         cut = faults.take_reset(host, len(body)) if kind else None
         limit = len(body) if cut is None else cut
+        epoch = fake._epoch
         pos = 0
         while pos < limit:
             if fake._closing or faults.on(host, "down"):
@@ -715,12 +716,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # Counted before the write returns: a client that has read the last byte must find it
             # counted (taken back if the write fails).
             if kind:
-                fake._count(kind + "_bytes", n)
+                fake._count(kind + "_bytes", n, epoch)
             try:
                 self.wfile.write(body[pos:pos + n])
             except OSError:
                 if kind:
-                    fake._count(kind + "_bytes", -n)
+                    fake._count(kind + "_bytes", -n, epoch)
                 raise
             pos += n
             if bps:
@@ -749,6 +750,7 @@ class FakeHub:
         self.cdn_ttl, self.xorb_ttl, self.token_ttl = cdn_ttl, xorb_ttl, token_ttl
         self.faults = Faults()
         self.counters = collections.Counter()
+        self._epoch = 0                          # bumped by reset_counters
         self.requests = collections.deque(maxlen=10000)
         self._xet = XetStore(self.hubgate, xorb_chunks)
         self._repos = {}                         # (type, id) -> Repo
@@ -816,10 +818,14 @@ class FakeHub:
     def reset_counters(self):
         with self._lock:
             self.counters.clear()
+            self._epoch += 1
 
-    def _count(self, key, n=1):
+    def _count(self, key, n=1, epoch=None):
+        """Counts unless `epoch` (taken when a body started) predates the last reset: a body
+        still trickling to a gateway that an earlier test stopped must not count in the next."""
         with self._lock:
-            self.counters[key] += n
+            if epoch is None or epoch == self._epoch:
+                self.counters[key] += n
 
     # -- content
 
