@@ -155,9 +155,10 @@ void hub_route_refs(hub_ctx *x);
 void hub_route_commits(hub_ctx *x);
 void hub_route_xet_token(hub_ctx *x);
 /* Answers a xet-read-token request for the commit: JSON and X-Xet-* headers.  token_id (0 for
- * none) is the hubgate token the request was allowed by, bound into the Xet token. */
+ * none) is the hubgate token the request was allowed by, bound into the Xet token; ttl_s is the
+ * token's lifetime, 0 for the configured one. */
 void hub_xet_token_answer(hub *h, http_response *resp, store_repo_type type, const char *repo,
-                          const char *commit_hex, int64_t token_id);
+                          const char *commit_hex, int64_t token_id, unsigned ttl_s);
 void hub_route_reconstruction(hub *h, const http_request *req, http_response *resp,
                               const hub_route *r, int v2);
 void hub_route_xorb(hub *h, const http_request *req, http_response *resp, const hub_route *r);

@@ -537,8 +537,14 @@ static void xet_token_job(hub *h, const http_request *req, const hub_route *r, h
     } else if (!sha || !is_commit_hex(sha)) {
         hub_error(resp, 502, NULL, "Upstream repo info without a commit id");
     } else {
-        /* Upstream checked this user's access (cached for --auth-ttl); no local token to bind. */
-        hub_xet_token_answer(h, resp, r->type, r->repo, sha, 0);
+        /* Upstream checked this user's access, and that check is reused for --auth-ttl.  The
+         * CAS never sees the client's token, so a reconstruction cannot ask upstream again:
+         * the Xet token lives no longer than a check, and the client (hf_xet, huggingface.js)
+         * comes back for a new one with its token, which is then checked afresh. */
+        unsigned ttl = 0;
+        if (upstream_auth_header(req) && h->auth_ttl_s < h->token_ttl_s)
+            ttl = h->auth_ttl_s;
+        hub_xet_token_answer(h, resp, r->type, r->repo, sha, 0, ttl);
     }
     json_decref(v);
     store_cached_clear(&c);

@@ -30,13 +30,13 @@ void hub_route_xet_token(hub_ctx *x)
         snprintf(x->rev, sizeof x->rev, "main");
     if (hub_ctx_resolve(x, 1, NULL))
         return;
-    hub_xet_token_answer(x->h, x->resp, x->repo.type, x->repo.name, x->commit_hex, x->token_id);
+    hub_xet_token_answer(x->h, x->resp, x->repo.type, x->repo.name, x->commit_hex, x->token_id, 0);
 }
 
 void hub_xet_token_answer(hub *h, http_response *resp, store_repo_type type, const char *repo,
-                          const char *commit_hex, int64_t token_id)
+                          const char *commit_hex, int64_t token_id, unsigned ttl_s)
 {
-    int64_t exp = (int64_t)time(NULL) + h->token_ttl_s;
+    int64_t exp = (int64_t)time(NULL) + (ttl_s ? ttl_s : h->token_ttl_s);
     char token[1024];
     if (hub_token_make(h, type, repo, commit_hex, exp, token_id, token, sizeof token)) {
         hub_error(resp, 500, NULL, "Cannot issue a token");

@@ -1078,6 +1078,23 @@ class TestIsolation(GatewayCase):
         self.denied_offline(PRIVATE, priv_secrets)
         self.allowed(GATED, GOOD)   # answers to hf_good are reused for --auth-ttl (300 s)
 
+    def test_xet_token_of_a_user_checked_upstream_lives_no_longer_than_the_check(self):
+        """The CAS never sees the client's HF token, so a Xet token for a gated repo cannot be
+        checked upstream again: it lives --auth-ttl at most, then the client asks again."""
+        gw = self.start_gateway("--auth-ttl", "20")
+        try:
+            def token(repo, tok):
+                r = request(gw.port, "GET", "/api/models/%s/xet-read-token/main" % repo, auth(tok), None)
+                self.assertEqual(r.status, 200, repr(r))
+                exp = r.json()["exp"]
+                self.assertEqual(r.h("X-Xet-Token-Expiration"), str(exp))
+                return exp - time.time()
+            self.assertLessEqual(token(GATED, GOOD), 21)
+            self.assertGreater(token(GATED, GOOD), 10)
+            self.assertGreater(token(XET, None), 3000, "an anonymous token for a public repo")
+        finally:
+            self.stop_gateway(gw)
+
     def denied_offline(self, repo, secrets):
         """With the upstream down, a few routes (each costs the gateway's upstream retries)."""
         big = next(p for p in FILES[repo] if HUB.file(repo, p).lfs or p.endswith(".bin"))
