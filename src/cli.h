@@ -10,6 +10,7 @@ int cmd_xet(int argc, char **argv);
 void cmd_xet_usage(void);
 int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 /* scan exits 0 allow, 1 warn, 2 block, 3 error (see cmd_scan.c). */
 int cmd_scan(int argc, char **argv);

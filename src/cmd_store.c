@@ -1,5 +1,5 @@
 /*
- * cmd_store.c - 'hubgate import' and 'hubgate verify': the content store from the command line.
+ * cmd_store.c - 'hubgate import', 'verify' and 'gc': the content store from the command line.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,6 +130,17 @@ int cmd_import(int argc, char **argv)
     return 0;
 }
 
+/* gc must not create a store where there is not even the directory (a typo in --data).  A
+ * directory an import was killed in before its index existed opens. */
+static int no_store(const char *cmd, const char *data)
+{
+    struct stat sb;
+    if (stat(data, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return 0;
+    fprintf(stderr, "hubgate %s: no store in %s (not a directory)\n", cmd, data);
+    return 1;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     const char *data = NULL;
@@ -171,4 +182,72 @@ int cmd_verify(int argc, char **argv)
     int bad = rep.xorbs_bad || rep.xorbs_missing || rep.contents_bad || rep.commits_bad;
     printf("%s\n", bad ? "PROBLEMS FOUND" : "OK");
     return bad ? 1 : 0;
+}
+
+static void gc_usage(FILE *f)
+{
+    fprintf(f, "usage: hubgate gc --data DIR [--dry-run] [--wait SECONDS]\n"
+               "Removes the xorb files no index row refers to: what imports and downloads that\n"
+               "never finished left behind ('orphan files' in hubgate verify).  Safe while\n"
+               "hubgate serve and imports run: the files are deleted only once no import or\n"
+               "download is writing to the store, waiting up to --wait seconds (default 60)\n"
+               "for that; exit status 1 if it does not happen.\n"
+               "  --dry-run   report what would be removed, remove nothing\n");
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    const char *data = NULL, *wait = "60";
+    int err = 0, dry = 0;
+    for (int i = 0; i < argc && !err; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            gc_usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            dry = 1;
+        } else if ((v = flag_value(argc, argv, &i, "--data", &err))) {
+            data = v;
+        } else if ((v = flag_value(argc, argv, &i, "--wait", &err))) {
+            wait = v;
+        } else if (!err) {
+            fprintf(stderr, "hubgate gc: unknown argument '%s'\n", argv[i]);
+            err = 1;
+        }
+    }
+    char *end = NULL;
+    unsigned long wait_s = err ? 0 : strtoul(wait, &end, 10);
+    if (!err && (!*wait || *end || *wait == '-' || wait_s > 86400)) {
+        fprintf(stderr, "hubgate gc: --wait needs a number of seconds (0 to 86400), not '%s'\n", wait);
+        err = 1;
+    }
+    if (err || !data) {
+        gc_usage(stderr);
+        return 2;
+    }
+    if (no_store("gc", data))
+        return 1;
+    store *st;
+    hg_err rc = store_open(data, NULL, &st);
+    if (rc) {
+        fprintf(stderr, "hubgate gc: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+        return 1;
+    }
+    store_gc_report rep;
+    rc = store_gc(st, dry, (unsigned)wait_s, &rep);
+    store_close(&st);
+    if (rc == HG_ERR_AGAIN) {
+        fprintf(stderr, "hubgate gc: imports or downloads kept writing to the store for %lu s; nothing "
+                        "removed (try again, or with a longer --wait)\n", wait_s);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "hubgate gc: failed: %s\n", hg_strerror(rc));
+        return 1;
+    }
+    printf("%s %" PRIu64 " orphan xorb files, %" PRIu64 " bytes\n", dry ? "would remove" : "removed",
+           rep.orphans, rep.orphan_bytes);
+    if (rep.foreign)
+        printf("left alone %" PRIu64 " files under xorbs/ that are not xorbs\n", rep.foreign);
+    return 0;
 }

@@ -30,6 +30,9 @@ static void usage(FILE *f)
             "  import --data DIR [--type T] [--revision B] [--tag T] [--message M] SRC REPO_ID\n"
             "                       import a folder as a new commit; prints the commit id\n"
             "  verify --data DIR    re-hash everything in the store and report problems\n"
+            "  gc --data DIR [--dry-run]\n"
+            "                       remove orphan xorb files left by interrupted imports and\n"
+            "                       downloads (see gc --help)\n"
             "  scan [--json] FILE...  judge model files (pickle, torch, safetensors, ...): allow,\n"
             "                       warn or block; exit 0/1/2, 3 on error (see scan --help)\n"
             "  token create|list|revoke --data DIR ...\n"
@@ -61,6 +64,8 @@ int main(int argc, char **argv)
         return cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "verify"))
         return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "gc"))
+        return cmd_gc(argc - 2, argv + 2);
     if (!strcmp(cmd, "token"))
         return cmd_token(argc - 2, argv + 2);
     if (!strcmp(cmd, "serve"))

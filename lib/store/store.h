@@ -8,6 +8,7 @@
  *   DIR/tmp/           partial xorb writes (xorb.PID.N); those of dead processes are removed
  *                      when the store opens
  *   DIR/secret         32 random bytes for signing tokens (created on first open, mode 0600)
+ *   DIR/ingest.lock    flock(2)ed shared by every ingest session, exclusively by store_gc
  *
  * Invariants:
  *  - A xorb file is written to tmp/, fsynced, renamed into place and its directory fsynced before
@@ -354,6 +355,16 @@ typedef struct store_verify_report {
 
 /* Re-hashes every xorb and every content; problems are logged one per line. */
 HG_MUST_CHECK hg_err store_verify(store *st, store_verify_report *rep);
+
+/* Removes xorb files the index does not know: what ingest sessions that never committed left
+ * (store_gc.c).  The files are found without a lock, then looked up again and deleted under an
+ * exclusive lock that waits for every live ingest session to end; HG_ERR_AGAIN if they do not
+ * within wait_s seconds.  dry_run: count only. */
+typedef struct store_gc_report {
+    uint64_t orphans, orphan_bytes; /* removed (or, for a dry run, removable) */
+    uint64_t foreign;               /* files under xorbs/ whose names are not xorb hashes: kept */
+} store_gc_report;
+HG_MUST_CHECK hg_err store_gc(store *st, int dry_run, unsigned wait_s, store_gc_report *rep);
 
 /* Aggregate numbers: logical bytes of all contents, stored bytes of all xorbs. */
 HG_MUST_CHECK hg_err store_usage(store *st, uint64_t *logical, uint64_t *stored,

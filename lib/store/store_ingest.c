@@ -71,6 +71,7 @@ struct store_ingest {
     ing_term *terms;
     size_t nterms, terms_cap;
     store_ingest_stats stats;
+    int lock_fd; /* the shared ingest lock (store_gc.c), held for the whole session */
 };
 
 static hg_err map_grow(store_ingest *in);
@@ -128,8 +129,11 @@ hg_err store_ingest_begin(store *st, store_ingest **out)
     if (!in)
         return HG_ERR_NOMEM;
     in->st = st;
+    in->lock_fd = -1;
     in->c = store_conn_get(st);
     hg_err rc = in->c ? HG_OK : HG_ERR_IO;
+    if (!rc)
+        rc = store_ingest_lock(st, &in->lock_fd);
     if (!rc)
         rc = xet_codec_new(&in->codec);
     if (!rc)
@@ -166,6 +170,7 @@ void store_ingest_abort(store_ingest **pin)
     git_blob_hasher_abort(&in->blob);
     xet_chunker_free(&in->chunker);
     xet_codec_free(&in->codec);
+    store_ingest_unlock(&in->lock_fd);
     free(in);
     *pin = NULL;
 }

@@ -134,6 +134,15 @@ def assert_clean(tc, rep, what=""):
         tc.assertEqual(rep[k], 0, f"{what}: {k}: {rep['stdout']}")
 
 
+def gc(data, *extra):
+    """hubgate gc: (exit status, number removed or removable, bytes, stderr)."""
+    p = harness.run("gc", "--data", data, *extra, check=False)
+    m = re.search(r"^(?:removed|would remove) (\d+) orphan xorb files, (\d+) bytes$", p.stdout, re.M)
+    if p.returncode == 0 and not m:
+        raise AssertionError(f"gc output: {p.stdout!r} {p.stderr[-1000:]!r}")
+    return p.returncode, int(m.group(1)) if m else None, int(m.group(2)) if m else None, p.stderr
+
+
 def xorb_files(data):
     out = set()
     top = os.path.join(data, "xorbs")
@@ -660,6 +669,16 @@ class CrashTest(unittest.TestCase):
                     self.assertEqual(p.returncode, 0, err.decode(errors="replace")[-2000:])
                 rep = verify(data)
                 assert_clean(self, rep, f"{label} run {i} after SIGKILL ({what}, at {at:.3f}s)")
+                # gc removes exactly the orphans verify counted, and nothing the index needs
+                files = xorb_files(data)
+                self.assertEqual(gc(data, "--dry-run")[:2], (0, rep["orphans"]))
+                self.assertEqual(xorb_files(data), files, "gc --dry-run removed files")
+                self.assertEqual(gc(data)[:2], (0, rep["orphans"]))
+                self.assertEqual(len(files) - len(xorb_files(data)), rep["orphans"])
+                after = verify(data)
+                assert_clean(self, after, f"{label} run {i} after gc")
+                self.assertEqual(after["orphans"], 0)
+                self.assertEqual((after["xorbs"], after["contents"]), (rep["xorbs"], rep["contents"]))
                 head = branch_head(data, self.REPO)
                 self.assertIn(head, (prev, new), "branch points at neither the old nor the new commit")
                 again = do_import(data, src, self.REPO, date=date, message=message)
@@ -716,6 +735,68 @@ class CrashTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, "a crash during the first store_open leaves a store that can never "
                          f"be opened again: {p.stderr.strip()}")
         assert_clean(self, verify(data), "after first-open crash")
+
+    def test_gc_waits_for_a_running_import(self):
+        """A running import has xorbs in place that its transaction has not named yet; gc must
+        not take them for orphans.  The importer is stopped (SIGSTOP) right after its first xorb
+        is renamed into place: gc cannot get the ingest lock and removes nothing; once the import
+        has finished, nothing is left to remove and the store is clean."""
+        data = os.path.join(self.tmp, "gc-live")
+        small = os.path.join(self.tmp, "small3")
+        write_files(small, {"seed.txt": b"seed\n"})
+        do_import(data, small, "acme/seed", message="seed")
+        xorbs0 = xorb_files(data)
+        p = subprocess.Popen([harness.HUBGATE, "import", "--data", data, "--author", AUTHOR, "--date", str(DATE),
+                              "--message", "base", self.base_dir, self.REPO],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while p.poll() is None and not (xorb_files(data) - xorbs0) and time.monotonic() < deadline:
+                time.sleep(0.0003)
+            p.send_signal(signal.SIGSTOP)
+            pending = xorb_files(data) - xorbs0
+            self.assertTrue(pending, "the import finished before its first xorb could be seen")
+            t0 = time.monotonic()
+            rc, n, _, err = gc(data, "--wait", "1")
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 1, "gc did not wait for the running import")
+            self.assertIn("kept writing to the store", err)
+            self.assertGreaterEqual(took, 0.9, "gc gave up before --wait")
+            self.assertEqual(gc(data, "--dry-run", "--wait", "0")[0], 1)
+            self.assertLessEqual(pending, xorb_files(data), "gc removed a xorb of the running import")
+        finally:
+            p.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err.decode(errors="replace")[-600:])
+        self.assertEqual(out.decode().strip(), self.c_base)
+        self.assertEqual(gc(data, "--wait", "0")[:2], (0, 0))
+        rep = verify(data)
+        assert_clean(self, rep, "after gc beside a running import")
+        self.assertEqual(rep["orphans"], 0)
+
+    def test_gc_arguments(self):
+        data = os.path.join(self.tmp, "gc-args")
+        write_files(os.path.join(self.tmp, "small4"), {"a.txt": b"a\n"})
+        do_import(data, os.path.join(self.tmp, "small4"), "acme/a")
+        stray = os.path.join(data, "xorbs", "zz", "zz", "not-a-xorb")
+        os.makedirs(os.path.dirname(stray))
+        open(stray, "wb").close()
+        p = harness.run("gc", "--data", data, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("left alone 1 files under xorbs/ that are not xorbs", p.stdout)
+        self.assertTrue(os.path.exists(stray), "gc removed a file it does not know")
+        for bad in (["--wait", "-1"], ["--wait", "x"], ["--wait"], ["--bogus"], []):
+            with self.subTest(args=bad):
+                p = harness.run("gc", *(["--data", data] if bad else []), *bad, check=False)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("usage: hubgate gc", p.stderr)
+        p = harness.run("gc", "--data", os.path.join(self.tmp, "no-such-store"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no store", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "no-such-store")), "gc created a store")
+        p = harness.run("gc", "--help", check=False)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--dry-run", p.stdout)
 
     def test_concurrent_open_does_not_break_running_import(self):
         """Opening the store (verify, serve, another import) empties DIR/tmp, which holds the xorb a

@@ -1,0 +1,237 @@
+/*
+ * store_gc.c - removing xorb files that no index row refers to, and the lock that makes it safe.
+ *
+ * Orphan xorb files come from ingest sessions that never committed: an import killed half way,
+ * a download that failed after its first xorbs were written, a crash.  They are harmless but
+ * can be large (a killed import of a 100 GB model leaves up to 100 GB).
+ *
+ * A live session has xorbs in place that its transaction has not named yet: indistinguishable
+ * from orphans by looking.  So every ingest session holds a shared flock(2) on DIR/ingest.lock
+ * from begin to its end, and the collector deletes only under the exclusive lock, after looking
+ * each candidate up again.  With no session live, a xorb file the index does not know can only
+ * be an orphan.  The walk itself runs without the lock, so that sessions wait only for the
+ * deletions.
+ *
+ * Threading: store_gc runs on one thread; the ingest lock calls are safe from any thread (each
+ * session has its own open file description, which is what flock locks).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+#include "util/hg_log.h"
+
+static void lock_path(const store *st, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/ingest.lock", st->dir);
+}
+
+static hg_err lock_open(const store *st, int *fd)
+{
+    char path[4096];
+    lock_path(st, path, sizeof path);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) {
+        HG_ERROR("open %s: %s", path, strerror(errno));
+        return HG_ERR_IO;
+    }
+    return HG_OK;
+}
+
+hg_err store_ingest_lock(const store *st, int *fd)
+{
+    hg_err rc = lock_open(st, fd);
+    if (rc)
+        return rc;
+    while (flock(*fd, LOCK_SH) != 0) {
+        if (errno == EINTR)
+            continue;
+        HG_ERROR("flock %s/ingest.lock: %s", st->dir, strerror(errno));
+        close(*fd);
+        *fd = -1;
+        return HG_ERR_IO;
+    }
+    return HG_OK;
+}
+
+void store_ingest_unlock(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd); /* releases the lock */
+    *fd = -1;
+}
+
+/* Takes the exclusive lock, trying every 100 ms for up to wait_s seconds. */
+static hg_err lock_exclusive(const store *st, unsigned wait_s, int *fd)
+{
+    hg_err rc = lock_open(st, fd);
+    if (rc)
+        return rc;
+    struct timespec nap = {0, 100 * 1000 * 1000};
+    for (unsigned tries = 0;; tries++) {
+        if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+            return HG_OK;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            HG_ERROR("flock %s/ingest.lock: %s", st->dir, strerror(errno));
+            break;
+        }
+        if (errno == EWOULDBLOCK && tries >= wait_s * 10u) {
+            close(*fd);
+            *fd = -1;
+            return HG_ERR_AGAIN;
+        }
+        nanosleep(&nap, NULL);
+    }
+    close(*fd);
+    *fd = -1;
+    return HG_ERR_IO;
+}
+
+static int xorb_known(store_conn *c, const char *name, int *known)
+{
+    xet_hash h;
+    if (xet_hash_from_hex(name, strlen(name), &h))
+        return -1; /* not a xorb name */
+    sqlite3_stmt *s = store_stmt(c, STMT_XORB_FIND);
+    if (!s)
+        return -2;
+    sqlite3_bind_blob(s, 1, h.b, 32, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        (void)store_sql_err(c, r, "xorb lookup");
+        return -2;
+    }
+    *known = r == SQLITE_ROW;
+    return 0;
+}
+
+hg_err store_orphans_each(store *st, store_orphan_cb cb, void *arg)
+{
+    store_conn *c = store_conn_get(st);
+    if (!c)
+        return HG_ERR_IO;
+    char top[4096];
+    snprintf(top, sizeof top, "%s/xorbs", st->dir);
+    DIR *d1 = opendir(top);
+    if (!d1)
+        return errno == ENOENT ? HG_OK : HG_ERR_IO;
+    hg_err rc = HG_OK;
+    struct dirent *a;
+    while (!rc && (a = readdir(d1))) {
+        if (a->d_name[0] == '.')
+            continue;
+        char p1[4400];
+        snprintf(p1, sizeof p1, "%s/%s", top, a->d_name);
+        DIR *d2 = opendir(p1);
+        if (!d2)
+            continue;
+        struct dirent *b;
+        while (!rc && (b = readdir(d2))) {
+            if (b->d_name[0] == '.')
+                continue;
+            char p2[4800];
+            snprintf(p2, sizeof p2, "%s/%s", p1, b->d_name);
+            DIR *d3 = opendir(p2);
+            if (!d3)
+                continue;
+            struct dirent *e;
+            while (!rc && (e = readdir(d3))) {
+                if (e->d_name[0] == '.')
+                    continue;
+                int known = 0;
+                int r = xorb_known(c, e->d_name, &known);
+                if (r == -2)
+                    rc = HG_ERR_IO;
+                else if (r == -1 || !known) {
+                    char path[5200];
+                    snprintf(path, sizeof path, "%s/%s", p2, e->d_name);
+                    rc = cb(arg, path, r == 0);
+                }
+            }
+            closedir(d3);
+        }
+        closedir(d2);
+    }
+    closedir(d1);
+    return rc;
+}
+
+typedef struct gc_list {
+    char **paths;
+    size_t n, cap;
+    store_gc_report *rep;
+} gc_list;
+
+static hg_err collect(void *arg, const char *path, int xorb_name)
+{
+    gc_list *l = arg;
+    if (!xorb_name) {
+        HG_WARN("gc: %s is not a xorb name; left alone", path);
+        l->rep->foreign++;
+        return HG_OK;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (!p)
+            return HG_ERR_NOMEM;
+        l->paths = p;
+        l->cap = cap;
+    }
+    if (!(l->paths[l->n] = strdup(path)))
+        return HG_ERR_NOMEM;
+    l->n++;
+    return HG_OK;
+}
+
+/* Under the exclusive lock: each candidate is looked up again (a session may have committed it
+ * between the walk and the lock) and deleted if still unknown. */
+static hg_err sweep(store *st, const gc_list *l, int dry_run, store_gc_report *rep)
+{
+    store_conn *c = store_conn_get(st);
+    if (!c)
+        return HG_ERR_IO;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *path = l->paths[i], *name = strrchr(path, '/') + 1;
+        int known = 0;
+        if (xorb_known(c, name, &known))
+            return HG_ERR_IO;
+        struct stat sb;
+        if (known || lstat(path, &sb) != 0)
+            continue; /* committed meanwhile, or gone */
+        if (!dry_run && unlink(path) != 0) {
+            HG_ERROR("gc: unlink %s: %s", path, strerror(errno));
+            return HG_ERR_IO;
+        }
+        HG_INFO("gc: %s orphan xorb %s (%lld bytes)", dry_run ? "would remove" : "removed", path,
+                (long long)sb.st_size);
+        rep->orphans++;
+        rep->orphan_bytes += (uint64_t)sb.st_size;
+    }
+    return HG_OK;
+}
+
+hg_err store_gc(store *st, int dry_run, unsigned wait_s, store_gc_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    gc_list l = {.rep = rep};
+    hg_err rc = store_orphans_each(st, collect, &l);
+    int fd = -1;
+    if (!rc && l.n)
+        rc = lock_exclusive(st, wait_s, &fd);
+    if (!rc)
+        rc = sweep(st, &l, dry_run, rep);
+    store_ingest_unlock(&fd);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.paths[i]);
+    free(l.paths);
+    return rc;
+}
