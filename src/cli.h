@@ -11,6 +11,11 @@ void cmd_xet_usage(void);
 int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+
+struct store;
+/* Opens the store in data for a command named what ("import", "token create"); NULL after
+ * saying why on stderr. */
+struct store *cli_open_store(const char *what, const char *data);
 int cmd_serve(int argc, char **argv);
 /* scan exits 0 allow, 1 warn, 2 block, 3 error (see cmd_scan.c). */
 int cmd_scan(int argc, char **argv);

@@ -20,6 +20,17 @@ static void import_usage(FILE *f)
                "prints the commit id.  Unchanged content costs no new storage.\n");
 }
 
+store *cli_open_store(const char *what, const char *data)
+{
+    store *st = NULL;
+    hg_err rc = store_open(data, NULL, &st);
+    if (rc) {
+        fprintf(stderr, "hubgate %s: cannot open the store in %s: %s\n", what, data, hg_strerror(rc));
+        return NULL;
+    }
+    return st;
+}
+
 /* Returns the value of a flag at argv[*i] ("--x V" or "--x=V"), advancing *i; NULL if absent. */
 static const char *flag_value(int argc, char **argv, int *i, const char *name, int *err)
 {
@@ -106,14 +117,11 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "hubgate import: %s is not a directory\n", pos[0]);
         return 1;
     }
-    store *st;
-    hg_err rc = store_open(data, NULL, &st);
-    if (rc) {
-        fprintf(stderr, "hubgate import: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+    store *st = cli_open_store("import", data);
+    if (!st)
         return 1;
-    }
     store_import_result res;
-    rc = store_import_dir(st, pos[0], &opt, &res);
+    hg_err rc = store_import_dir(st, pos[0], &opt, &res);
     store_close(&st);
     if (rc) {
         fprintf(stderr, "hubgate import: failed: %s\n", hg_strerror(rc));
@@ -158,14 +166,11 @@ int cmd_verify(int argc, char **argv)
         fprintf(stderr, "usage: hubgate verify --data DIR\n");
         return 2;
     }
-    store *st;
-    hg_err rc = store_open(data, NULL, &st);
-    if (rc) {
-        fprintf(stderr, "hubgate verify: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+    store *st = cli_open_store("verify", data);
+    if (!st)
         return 1;
-    }
     store_verify_report rep;
-    rc = store_verify(st, &rep);
+    hg_err rc = store_verify(st, &rep);
     uint64_t logical = 0, stored = 0, unique = 0;
     if (!rc)
         rc = store_usage(st, &logical, &stored, &unique);
@@ -227,14 +232,11 @@ int cmd_gc(int argc, char **argv)
     }
     if (no_store("gc", data))
         return 1;
-    store *st;
-    hg_err rc = store_open(data, NULL, &st);
-    if (rc) {
-        fprintf(stderr, "hubgate gc: cannot open the store in %s: %s\n", data, hg_strerror(rc));
+    store *st = cli_open_store("gc", data);
+    if (!st)
         return 1;
-    }
     store_gc_report rep;
-    rc = store_gc(st, dry, (unsigned)wait_s, &rep);
+    hg_err rc = store_gc(st, dry, (unsigned)wait_s, &rep);
     store_close(&st);
     if (rc == HG_ERR_AGAIN) {
         fprintf(stderr, "hubgate gc: imports or downloads kept writing to the store for %lu s; nothing "

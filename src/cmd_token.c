@@ -60,17 +60,6 @@ static int print_row(void *arg, const store_token_info *t)
     return 0;
 }
 
-static store *open_store(const char *data, const char *cmd)
-{
-    store *st = NULL;
-    hg_err rc = store_open(data, NULL, &st);
-    if (rc) {
-        fprintf(stderr, "hubgate token %s: cannot open the store in %s: %s\n", cmd, data, hg_strerror(rc));
-        return NULL;
-    }
-    return st;
-}
-
 int cmd_token(int argc, char **argv)
 {
     if (argc < 1) {
@@ -159,7 +148,9 @@ int cmd_token(int argc, char **argv)
                         "digits\n");
         return 2;
     }
-    store *st = open_store(data, sub);
+    char what[32];
+    snprintf(what, sizeof what, "token %s", sub);
+    store *st = cli_open_store(what, data);
     if (!st)
         return 1;
     hg_err rc;

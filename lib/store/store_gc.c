@@ -113,6 +113,35 @@ static int xorb_known(store_conn *c, const char *name, int *known)
     return 0;
 }
 
+/* xorbs/ab/cd/<hash>: directories at levels 0 and 1, files at level 2. */
+static hg_err walk_xorbs(store_conn *c, const char *dir, int level, store_orphan_cb cb, void *arg)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return level == 0 && errno != ENOENT ? HG_ERR_IO : HG_OK;
+    hg_err rc = HG_OK;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
+        if (level < 2) {
+            rc = walk_xorbs(c, path, level + 1, cb, arg);
+            continue;
+        }
+        int known = 0;
+        int r = xorb_known(c, e->d_name, &known);
+        if (r == -2)
+            rc = HG_ERR_IO;
+        else if (r == -1 || !known)
+            rc = cb(arg, path, r == 0);
+    }
+    closedir(d);
+    return rc;
+}
+
 hg_err store_orphans_each(store *st, store_orphan_cb cb, void *arg)
 {
     store_conn *c = store_conn_get(st);
@@ -120,48 +149,7 @@ hg_err store_orphans_each(store *st, store_orphan_cb cb, void *arg)
         return HG_ERR_IO;
     char top[4096];
     snprintf(top, sizeof top, "%s/xorbs", st->dir);
-    DIR *d1 = opendir(top);
-    if (!d1)
-        return errno == ENOENT ? HG_OK : HG_ERR_IO;
-    hg_err rc = HG_OK;
-    struct dirent *a;
-    while (!rc && (a = readdir(d1))) {
-        if (a->d_name[0] == '.')
-            continue;
-        char p1[4400];
-        snprintf(p1, sizeof p1, "%s/%s", top, a->d_name);
-        DIR *d2 = opendir(p1);
-        if (!d2)
-            continue;
-        struct dirent *b;
-        while (!rc && (b = readdir(d2))) {
-            if (b->d_name[0] == '.')
-                continue;
-            char p2[4800];
-            snprintf(p2, sizeof p2, "%s/%s", p1, b->d_name);
-            DIR *d3 = opendir(p2);
-            if (!d3)
-                continue;
-            struct dirent *e;
-            while (!rc && (e = readdir(d3))) {
-                if (e->d_name[0] == '.')
-                    continue;
-                int known = 0;
-                int r = xorb_known(c, e->d_name, &known);
-                if (r == -2)
-                    rc = HG_ERR_IO;
-                else if (r == -1 || !known) {
-                    char path[5200];
-                    snprintf(path, sizeof path, "%s/%s", p2, e->d_name);
-                    rc = cb(arg, path, r == 0);
-                }
-            }
-            closedir(d3);
-        }
-        closedir(d2);
-    }
-    closedir(d1);
-    return rc;
+    return walk_xorbs(c, top, 0, cb, arg);
 }
 
 typedef struct gc_list {
