@@ -764,6 +764,11 @@ static void keras_walk(scan_ctx *c, json_t *j, int depth)
     json_object_foreach(j, k, v) keras_walk(c, v, depth + 1);
 }
 
+void scan_keras_json(scan_ctx *c, json_t *j)
+{
+    keras_walk(c, j, 0);
+}
+
 void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n, const char *what)
 {
     json_error_t je;

@@ -11,6 +11,12 @@
  * storage, shared datatypes, other sizes of offsets - leaves the file "not inspected" (warn), as
  * does a file with no model_config: HDF5 bytes are never allowed on a guess.
  * Reads are bounded: at most 64 header blocks of at most 1 MiB, a config of at most 64 MiB.
+ *
+ * Where the structure could not be followed, the bytes are searched for a Keras config by its
+ * text ('{"class_name"'), so that a Lambda layer cannot hide behind a storage form this reader
+ * does not follow (a config padded past 64 KiB goes to dense storage).  Only findings come of
+ * it; the file stays "not inspected".  A config written with escaped key names is not found.
+ * The search parses at most 16 candidates and 64 MiB of JSON in all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +26,8 @@
 #define H5_MAX_BLOCKS 64
 #define H5_MAX_BLOCK  (1u << 20)
 #define H5_MAX_CONFIG (64u << 20)
+#define H5_SEARCH_WINDOW (4u << 20)
+#define H5_SEARCH_TRIES 16
 
 static const uint8_t h5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -29,6 +37,8 @@ typedef struct h5 {
     uint64_t base;   /* file offset that HDF5 addresses are relative to */
     unsigned osize;  /* size of offsets, and of lengths: 8 (what h5py writes) */
     int found;       /* model_config read and judged */
+    int searched;    /* configs found by searching the bytes and judged */
+    uint64_t budget; /* bytes the search may still hand to the JSON parser */
     const char *why; /* why the file could not be inspected */
     struct {
         uint64_t addr, len;
@@ -276,6 +286,95 @@ uint64_t scan_hdf5_find(const scan_src *src)
     return UINT64_MAX;
 }
 
+/* Parses the JSON value starting at off (a '{'), reading more of the file while the value runs
+ * past what was read; judges it if it is a Keras config.  Returns the bytes it took, 0 if it is
+ * not one. */
+static uint64_t h5_try_config(h5 *f, uint64_t off)
+{
+    uint64_t left = f->src->size - off;
+    for (size_t n = 1u << 20;; n *= 2) {
+        size_t take = left < n ? (size_t)left : n;
+        if (take > f->budget)
+            return 0;
+        f->budget -= take;
+        char *buf = malloc(take);
+        if (!buf) {
+            f->c->err = HG_ERR_NOMEM;
+            return 0;
+        }
+        if (scan_src_read(f->src, off, buf, take)) {
+            free(buf);
+            return 0;
+        }
+        json_error_t je;
+        json_t *j = json_loadb(buf, take, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
+        free(buf);
+        if (!j) {
+            /* cut off by the end of what was read: read more (a config is at most 64 MiB) */
+            if (je.position >= (int)take - 1 && take < left && n < H5_MAX_CONFIG)
+                continue;
+            return 0;
+        }
+        uint64_t used = je.position > 0 ? (uint64_t)je.position : 1;
+        if (json_is_string(json_object_get(j, "class_name")) && json_is_object(json_object_get(j, "config"))) {
+            scan_keras_json(f->c, j);
+            f->searched++;
+        } else {
+            used = 0;
+        }
+        json_decref(j);
+        return used;
+    }
+}
+
+/* The file's bytes, searched for '{"class_name"' (whitespace allowed after the brace), a window
+ * at a time; windows overlap by enough that a needle and the 64 bytes before it are whole in one
+ * of them.  A config that was judged is skipped as a whole. */
+static void h5_search_configs(h5 *f)
+{
+    static const char needle[] = "\"class_name\"";
+    const size_t nl = sizeof needle - 1, overlap = nl + 64;
+    char *w = malloc(H5_SEARCH_WINDOW);
+    if (!w) {
+        f->c->err = HG_ERR_NOMEM;
+        return;
+    }
+    unsigned tries = 0;
+    f->budget = H5_MAX_CONFIG;
+    for (uint64_t pos = 0; pos < f->src->size && tries < H5_SEARCH_TRIES && !f->c->err;) {
+        uint64_t left = f->src->size - pos, resume = 0;
+        size_t n = left < H5_SEARCH_WINDOW ? (size_t)left : H5_SEARCH_WINDOW;
+        if (n < nl || scan_src_read(f->src, pos, w, n))
+            break;
+        for (size_t from = 0; tries < H5_SEARCH_TRIES && !f->c->err;) {
+            const char *hit = memmem(w + from, n - from, needle, nl);
+            if (!hit)
+                break;
+            size_t i = (size_t)(hit - w);
+            from = i + 1;
+            while (i > 0 && strchr(" \t\r\n", w[i - 1]))
+                i--;
+            if (i == 0 || w[i - 1] != '{')
+                continue;
+            tries++;
+            uint64_t start = pos + i - 1, used = h5_try_config(f, start);
+            if (start + used >= pos + n) {
+                resume = start + used;
+                break;
+            }
+            if (start + used > pos + from)
+                from = (size_t)(start + used - pos);
+        }
+        if (resume)
+            pos = resume;
+        else if (n == left)
+            break;
+        else
+            pos += n - overlap;
+    }
+    free(w);
+}
+
 void scan_hdf5(scan_ctx *c, const scan_src *src, uint64_t at)
 {
     h5 *f = calloc(1, sizeof *f);
@@ -295,11 +394,14 @@ void scan_hdf5(scan_ctx *c, const scan_src *src, uint64_t at)
         f->why = "a superblock this reader does not know (it reads versions 0-3 with 8-byte offsets)";
     else
         h5_object(f, root);
+    if (!f->found && f->why && !c->err)
+        h5_search_configs(f);
     if (f->found)
         scan_add(c, SCAN_ALLOW, "hdf5.keras_config", -1, NULL, "Keras model_config checked");
     else if (!c->err)
         scan_add(c, SCAN_WARN, "hdf5.not_inspected", (int64_t)at, NULL,
-                 "HDF5 file without a model_config this reader can get to (%s): not inspected",
-                 f->why ? f->why : "there is none");
+                 "HDF5 file without a model_config this reader can get to (%s): not inspected%s",
+                 f->why ? f->why : "there is none",
+                 f->searched ? "; the Keras config found in its bytes was checked" : "");
     free(f);
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "scan/scan.h"
 
 typedef struct scan_src {
@@ -114,6 +116,8 @@ void scan_gguf(scan_ctx *c, const scan_src *src);
 /* Returns 1 if src looks like an ONNX ModelProto (then it was scanned), else 0. */
 int scan_onnx(scan_ctx *c, const scan_src *src, int hinted);
 void scan_keras_config(scan_ctx *c, const uint8_t *p, size_t n, const char *what);
+/* The same for a config already parsed. */
+void scan_keras_json(scan_ctx *c, json_t *j);
 /* Flags Jinja templates that reach for Python internals (GGUF and tokenizer_config.json). */
 void scan_chat_template(scan_ctx *c, const char *where, const char *t, size_t n, int64_t off);
 

@@ -321,11 +321,13 @@ def npy(descr, shape, data, version=1, fortran=False):
     return b"\x93NUMPY" + bytes([version, 0]) + ln + h.encode() + data
 
 
-def h5_keras(config, sb=0, userblock=0, continuation=False, vlen=False, attr_name="model_config"):
+def h5_keras(config, sb=0, userblock=0, continuation=False, vlen=False, attr_name="model_config", dense=None):
     """A minimal HDF5 file as the scanner reads it: superblock (version 0, or 2 with a version 2
     object header), the root group's object header, and a string attribute holding the Keras model
     config (fixed-length, or variable-length in a global heap collection).  Not loadable by the
-    HDF5 library (no symbol table, no checksums); the scanner does not need more."""
+    HDF5 library (no symbol table, no checksums); the scanner does not need more.
+    dense=b"...": the header names dense attribute storage (an Attribute Info message) instead,
+    and those bytes follow the header, as a fractal heap object would."""
     value = config if isinstance(config, bytes) else json.dumps(config).encode()
     pad8 = lambda b: b + bytes(-len(b) % 8)
     sb_len = 96 if sb == 0 else 48
@@ -358,6 +360,8 @@ def h5_keras(config, sb=0, userblock=0, continuation=False, vlen=False, attr_nam
     # Attribute bytes depend on the heap address for vlen; lay out: root header, [continuation
     # block], [global heap].
     def build(heap_addr, cont_addr):
+        if dense is not None:
+            return header(msgs([(0x15, struct.pack("<BBQQ", 0, 0, heap_addr, undef))])), b""
         data = struct.pack("<IQI", len(value), heap_addr, 1) if vlen else value
         a = attr(data)
         if continuation:
@@ -372,7 +376,7 @@ def h5_keras(config, sb=0, userblock=0, continuation=False, vlen=False, attr_nam
     cont_addr = root + len(hdr)
     heap_addr = cont_addr + len(block)
     hdr, block = build(heap_addr, cont_addr)
-    heap = b""
+    heap = dense or b""
     if vlen:
         obj = struct.pack("<HH4xQ", 1, 1, len(value)) + pad8(value)
         heap = b"GCOL" + bytes([1, 0, 0, 0]) + struct.pack("<Q", 16 + len(obj) + 16) + obj + bytes(16)
@@ -900,6 +904,20 @@ def corpus():
     add("h5/no_config.h5", h5_keras(seq([k2_dense]), attr_name="training_config"), "warn",
         {"hdf5.not_inspected"}, malicious=False, ref="HDF5 without a model_config")
     add("h5/bad_config.h5", h5_keras(b"{not json"), "block", {"keras.config_invalid"})
+    # dense attribute storage (a fractal heap) is not followed: the bytes are searched instead
+    pad = {"class_name": "Sequential", "config": {"name": "s", "layers": [k2_dense, k2_lambda],
+                                                  "pad": "x" * 70000}}
+    add("h5/lambda_dense.h5", h5_keras(None, dense=b"FRHP" + bytes(60) + json.dumps(pad).encode()), "block",
+        {"keras.lambda", "hdf5.not_inspected"}, ref="config padded past 64 KiB into dense storage")
+    add("h5/lambda_dense_spaced.h5", h5_keras(None, dense=b"\0" * 5 + b'{\n  "class_name": "Functional", "config"'
+                                               b': {"layers": [{"class_name": "Lambda", "config": {}}]}}\0'),
+        "block", {"keras.lambda"})
+    add("h5/tfsm_dense_second.h5", h5_keras(None, dense=b'{"class_name": "x"} "class_name" {"class_name": '
+                                            b'"Dense", "config": {"inner": {"class_name": "TFSMLayer", '
+                                            b'"config": {}}}} {"class_name": 1, "config": {}}'),
+        "block", {"keras.tfsmlayer"}, ref="a config after other class_name text")
+    add("h5/clean_dense.h5", h5_keras(None, dense=json.dumps(seq([k2_dense])).encode()), "warn",
+        {"hdf5.not_inspected"}, malicious=False, ref="dense storage, benign config found by search")
     add("h5/truncated.h5", h5_keras(seq([k2_lambda]))[:120], "warn", {"hdf5.not_inspected"},
         malicious=False, ref="truncated: the HDF5 library cannot open it either")
     add("keras/dup_keys.keras", pyzip([("metadata.json", b"{}"), ("config.json",
