@@ -46,18 +46,27 @@ static hg_err lock_open(const store *st, int *fd)
     return HG_OK;
 }
 
+/* A collector holds the exclusive lock for as long as its deletions take (milliseconds); one that
+ * was stopped or hangs must not hang every download, so a session gives up after this long. */
+#define INGEST_LOCK_WAIT_MS 120000
+
 hg_err store_ingest_lock(const store *st, int *fd)
 {
     hg_err rc = lock_open(st, fd);
     if (rc)
         return rc;
-    while (flock(*fd, LOCK_SH) != 0) {
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; flock(*fd, LOCK_SH | LOCK_NB) != 0; waited += 10) {
         if (errno == EINTR)
             continue;
-        HG_ERROR("flock %s/ingest.lock: %s", st->dir, strerror(errno));
-        close(*fd);
-        *fd = -1;
-        return HG_ERR_IO;
+        if (errno != EWOULDBLOCK || waited >= INGEST_LOCK_WAIT_MS) {
+            HG_ERROR("flock %s/ingest.lock: %s", st->dir,
+                     errno == EWOULDBLOCK ? "held by hubgate gc for too long" : strerror(errno));
+            close(*fd);
+            *fd = -1;
+            return HG_ERR_IO;
+        }
+        nanosleep(&nap, NULL);
     }
     return HG_OK;
 }

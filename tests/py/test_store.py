@@ -7,6 +7,7 @@ Python 3 standard library only.  Run:
 
 Numbers worth quoting (dedup ratios, crash-run outcomes) are printed on stderr.
 """
+import fcntl
 import hashlib
 import http.client
 import json
@@ -773,6 +774,27 @@ class CrashTest(unittest.TestCase):
         rep = verify(data)
         assert_clean(self, rep, "after gc beside a running import")
         self.assertEqual(rep["orphans"], 0)
+
+    def test_import_waits_while_gc_deletes(self):
+        """While gc holds the exclusive lock (here: this test, for 1.5 s), an import does not write
+        xorbs: it waits, then completes."""
+        data = os.path.join(self.tmp, "gc-held")
+        src = os.path.join(self.tmp, "small5")
+        write_files(src, {"a.txt": b"a\n"})
+        do_import(data, src, "acme/a")
+        write_files(src, {"b.bin": rand_bytes(5, 1 << 20)})
+        with open(os.path.join(data, "ingest.lock"), "a+") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            t0 = time.monotonic()
+            p = subprocess.Popen([harness.HUBGATE, "import", "--data", data, src, "acme/a"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.5)
+            self.assertIsNone(p.poll(), "the import did not wait for the lock")
+            fcntl.flock(lk, fcntl.LOCK_UN)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err.decode(errors="replace")[-600:])
+        self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+        assert_clean(self, verify(data), "after an import that waited for gc")
 
     def test_gc_arguments(self):
         data = os.path.join(self.tmp, "gc-args")
