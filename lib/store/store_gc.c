@@ -204,6 +204,11 @@ static hg_err sweep(store *st, const gc_list *l, int dry_run, store_gc_report *r
         struct stat sb;
         if (known || lstat(path, &sb) != 0)
             continue; /* committed meanwhile, or gone */
+        if (!S_ISREG(sb.st_mode)) {
+            HG_WARN("gc: %s is not a regular file; left alone", path);
+            rep->foreign++;
+            continue;
+        }
         if (!dry_run && unlink(path) != 0) {
             HG_ERROR("gc: unlink %s: %s", path, strerror(errno));
             return HG_ERR_IO;
