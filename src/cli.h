@@ -6,11 +6,16 @@
 #ifndef HG_CLI_H
 #define HG_CLI_H
 
+#include <stdint.h>
+
 int cmd_xet(int argc, char **argv);
 void cmd_xet_usage(void);
 int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+
+/* "0", "512M", "20G", "10%": bytes, or a share of the file system holding dir.  -1 if bad. */
+int cli_parse_size(const char *s, const char *dir, uint64_t *out);
 
 struct store;
 /* Opens the store in data for a command named what ("import", "token create"); NULL after

@@ -21,8 +21,7 @@
 #include "util/hg_fs.h"
 #include "util/hg_log.h"
 
-/* "0", "512M", "20G", "10%": bytes, or a share of the file system holding dir.  -1 if bad. */
-static int parse_size(const char *s, const char *dir, uint64_t *out)
+int cli_parse_size(const char *s, const char *dir, uint64_t *out)
 {
     char *end;
     double v = strtod(s, &end);
@@ -158,7 +157,7 @@ int cmd_serve(int argc, char **argv)
             }
         } else if (!strcmp(a, "--file-cache")) {
             uint64_t probe;
-            if (parse_size(v, "/", &probe)) {
+            if (cli_parse_size(v, "/", &probe)) {
                 fprintf(stderr, "hubgate serve: --file-cache wants bytes (K, M, G, T) or a percentage, not '%s'\n", v);
                 return 2;
             }
@@ -259,8 +258,19 @@ int cmd_serve(int argc, char **argv)
         hub_audit_close(&audit);
         return 1;
     }
+    int serve_lock = -1;
+    if ((rc = store_serve_lock(st, &serve_lock))) {
+        fprintf(stderr, "hubgate serve: %s\n", rc == HG_ERR_AGAIN ? "hubgate gc is evicting from this store; start "
+                                                                  "again when it is done"
+                                                                : "cannot lock the store");
+        store_close(&st);
+        upstream_free(&up);
+        hub_policy_file_close(&policy);
+        hub_audit_close(&audit);
+        return 1;
+    }
     uint64_t file_cache_bytes = 0;
-    if (parse_size(file_cache, data, &file_cache_bytes))
+    if (cli_parse_size(file_cache, data, &file_cache_bytes))
         file_cache_bytes = 0;
     http_server_options so = {.listen = listen, .threads = threads};
     /* The default public URL depends on the bound port (port 0 picks one): set it once the
@@ -285,6 +295,7 @@ int cmd_serve(int argc, char **argv)
         hub_stop(h);
         http_server_stop(&srv);
         hub_free(&h);
+        store_unlock(&serve_lock);
         store_close(&st);
         upstream_free(&up);
         hub_policy_file_close(&policy);
@@ -313,6 +324,7 @@ int cmd_serve(int argc, char **argv)
     hub_stop(h); /* deferred requests are answered before the server goes */
     http_server_stop(&srv);
     hub_free(&h);
+    store_unlock(&serve_lock);
     store_close(&st);
     upstream_free(&up);
     hub_policy_file_close(&policy); /* after the server: no request uses them any more */

@@ -191,18 +191,49 @@ int cmd_verify(int argc, char **argv)
 
 static void gc_usage(FILE *f)
 {
-    fprintf(f, "usage: hubgate gc --data DIR [--dry-run] [--wait SECONDS]\n"
+    fprintf(f, "usage: hubgate gc --data DIR [--dry-run] [--wait SECONDS] [--evict-upstream-to SIZE]\n"
                "Removes the xorb files no index row refers to: what imports and downloads that\n"
                "never finished left behind ('orphan files' in hubgate verify).  Safe while\n"
                "hubgate serve and imports run: the files are deleted only once no import or\n"
                "download is writing to the store, waiting up to --wait seconds (default 60)\n"
                "for that; exit status 1 if it does not happen.\n"
-               "  --dry-run   report what would be removed, remove nothing\n");
+               "  --dry-run   report what would be removed, remove nothing\n"
+               "  --evict-upstream-to SIZE\n"
+               "              first evict files fetched from upstream, in the order they were\n"
+               "              stored, until the store's xorbs take at most SIZE (\"0\" for all,\n"
+               "              \"500G\", \"50%%\" of the file system).  Files of local repos (import)\n"
+               "              are never evicted; upstream is asked again for an evicted file.\n"
+               "              Only while hubgate serve is stopped on this store.\n");
+}
+
+/* The eviction part of gc; 0 or an exit status. */
+static int gc_evict(store *st, const char *data, const char *size, unsigned wait_s)
+{
+    uint64_t target;
+    if (cli_parse_size(size, data, &target)) {
+        fprintf(stderr, "hubgate gc: --evict-upstream-to needs a size (\"0\", \"500G\", \"50%%\"), not '%s'\n", size);
+        return 2;
+    }
+    store_evict_report ev;
+    hg_err rc = store_evict_upstream(st, target, wait_s, &ev);
+    if (rc == HG_ERR_AGAIN) {
+        fprintf(stderr, "hubgate gc: %s is using the store; nothing evicted%s\n", ev.busy ? ev.busy : "another process",
+                ev.busy && !strcmp(ev.busy, "hubgate serve") ? " (stop it first)" : "");
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "hubgate gc: eviction failed: %s\n", hg_strerror(rc));
+        return 1;
+    }
+    printf("evicted %" PRIu64 " upstream files (%" PRIu64 " bytes) and %" PRIu64 " xorbs (%" PRIu64
+           " bytes); stored bytes %" PRIu64 " -> %" PRIu64 "\n",
+           ev.contents, ev.content_bytes, ev.xorbs, ev.xorb_bytes, ev.stored_before, ev.stored_after);
+    return 0;
 }
 
 int cmd_gc(int argc, char **argv)
 {
-    const char *data = NULL, *wait = "60";
+    const char *data = NULL, *wait = "60", *evict = NULL;
     int err = 0, dry = 0;
     for (int i = 0; i < argc && !err; i++) {
         const char *v;
@@ -215,6 +246,8 @@ int cmd_gc(int argc, char **argv)
             data = v;
         } else if ((v = flag_value(argc, argv, &i, "--wait", &err))) {
             wait = v;
+        } else if ((v = flag_value(argc, argv, &i, "--evict-upstream-to", &err))) {
+            evict = v;
         } else if (!err) {
             fprintf(stderr, "hubgate gc: unknown argument '%s'\n", argv[i]);
             err = 1;
@@ -226,6 +259,10 @@ int cmd_gc(int argc, char **argv)
         fprintf(stderr, "hubgate gc: --wait needs a number of seconds (0 to 86400), not '%s'\n", wait);
         err = 1;
     }
+    if (!err && dry && evict) {
+        fprintf(stderr, "hubgate gc: --dry-run does not apply to --evict-upstream-to\n");
+        err = 1;
+    }
     if (err || !data) {
         gc_usage(stderr);
         return 2;
@@ -235,6 +272,11 @@ int cmd_gc(int argc, char **argv)
     store *st = cli_open_store("gc", data);
     if (!st)
         return 1;
+    int status = evict ? gc_evict(st, data, evict, (unsigned)wait_s) : 0;
+    if (status) {
+        store_close(&st);
+        return status;
+    }
     store_gc_report rep;
     hg_err rc = store_gc(st, dry, (unsigned)wait_s, &rep);
     store_close(&st);

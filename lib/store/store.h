@@ -9,6 +9,7 @@
  *                      when the store opens
  *   DIR/secret         32 random bytes for signing tokens (created on first open, mode 0600)
  *   DIR/ingest.lock    flock(2)ed shared by every ingest session, exclusively by store_gc
+ *   DIR/serve.lock     flock(2)ed shared by hubgate serve, exclusively by store_evict_upstream
  *
  * Invariants:
  *  - A xorb file is written to tmp/, fsynced, renamed into place and its directory fsynced before
@@ -365,6 +366,23 @@ typedef struct store_gc_report {
     uint64_t foreign;               /* files under xorbs/ whose names are not xorb hashes: kept */
 } store_gc_report;
 HG_MUST_CHECK hg_err store_gc(store *st, int dry_run, unsigned wait_s, store_gc_report *rep);
+
+/* Offline eviction of contents fetched from upstream (those no local repo's tree names), in
+ * the order they were stored, until the xorbs take at most target bytes (store_evict.c).
+ * HG_ERR_AGAIN with rep->busy naming who holds the store: a serving process (never waited
+ * for) or an import (waited for up to wait_s seconds). */
+typedef struct store_evict_report {
+    uint64_t contents, content_bytes; /* contents evicted, their logical size */
+    uint64_t xorbs, xorb_bytes;       /* xorb files removed */
+    uint64_t stored_before, stored_after;
+    const char *busy;
+} store_evict_report;
+HG_MUST_CHECK hg_err store_evict_upstream(store *st, uint64_t target, unsigned wait_s, store_evict_report *rep);
+/* Held (shared) by a serving process for its lifetime, so that eviction cannot run beside it:
+ * HG_ERR_AGAIN while an eviction runs.  Release with store_unlock. */
+HG_MUST_CHECK hg_err store_serve_lock(store *st, int *fd);
+/* Releases a lock of the store (a no-op for -1). */
+void store_unlock(int *fd);
 
 /* Aggregate numbers: logical bytes of all contents, stored bytes of all xorbs. */
 HG_MUST_CHECK hg_err store_usage(store *st, uint64_t *logical, uint64_t *stored,

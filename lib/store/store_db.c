@@ -46,6 +46,8 @@ static const char *const schema =
     "CREATE INDEX IF NOT EXISTS xorb_chunks_hash ON xorb_chunks(hash);"
     "CREATE INDEX IF NOT EXISTS contents_sha256 ON contents(sha256);"
     "CREATE INDEX IF NOT EXISTS contents_blob ON contents(blob_oid);"
+    /* Which contents use a xorb: eviction frees a xorb with the last of them. */
+    "CREATE INDEX IF NOT EXISTS terms_xorb ON terms(xorb_id);"
     /* Upstream answers (metadata), keyed by request; expires 0 = immutable (commit-addressed). */
     "CREATE TABLE IF NOT EXISTS upstream_cache(key TEXT PRIMARY KEY, status INTEGER NOT NULL,"
     "  headers TEXT NOT NULL, body BLOB NOT NULL, fetched INTEGER NOT NULL,"

@@ -22,11 +22,16 @@
 /* Serving refreshes a file's mtime (its LRU age) at most this often. */
 #define TOUCH_EVERY_S 600
 
-static void file_path(const store *st, const store_content *ct, char *out, size_t cap)
+void store_plain_path(const store *st, const uint8_t sha256[32], char *out, size_t cap)
 {
     char hex[65];
-    xet_bytes_to_hex(ct->sha256, 32, hex);
+    xet_bytes_to_hex(sha256, 32, hex);
     snprintf(out, cap, "%s/files/%.2s/%s", st->dir, hex, hex);
+}
+
+static void file_path(const store *st, const store_content *ct, char *out, size_t cap)
+{
+    store_plain_path(st, ct->sha256, out, cap);
 }
 
 /* The verified-file set shares the chunk set's table: negative ids cannot clash with xorb rows. */

@@ -29,19 +29,32 @@
 #include "store/store_int.h"
 #include "util/hg_log.h"
 
-static void lock_path(const store *st, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/ingest.lock", st->dir);
-}
-
-static hg_err lock_open(const store *st, int *fd)
+hg_err store_lock_file(const store *st, const char *name, int *fd)
 {
     char path[4096];
-    lock_path(st, path, sizeof path);
+    snprintf(path, sizeof path, "%s/%s", st->dir, name);
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (*fd < 0) {
         HG_ERROR("open %s: %s", path, strerror(errno));
         return HG_ERR_IO;
+    }
+    return HG_OK;
+}
+
+hg_err store_lock_wait(int fd, int op, unsigned wait_ms)
+{
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; flock(fd, op | LOCK_NB) != 0;) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK) {
+            HG_ERROR("flock: %s", strerror(errno));
+            return HG_ERR_IO;
+        }
+        if (waited >= wait_ms)
+            return HG_ERR_AGAIN;
+        nanosleep(&nap, NULL);
+        waited += 10;
     }
     return HG_OK;
 }
@@ -52,56 +65,30 @@ static hg_err lock_open(const store *st, int *fd)
 
 hg_err store_ingest_lock(const store *st, int *fd)
 {
-    hg_err rc = lock_open(st, fd);
-    if (rc)
-        return rc;
-    struct timespec nap = {0, 10 * 1000 * 1000};
-    for (unsigned waited = 0; flock(*fd, LOCK_SH | LOCK_NB) != 0; waited += 10) {
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK || waited >= INGEST_LOCK_WAIT_MS) {
-            HG_ERROR("flock %s/ingest.lock: %s", st->dir,
-                     errno == EWOULDBLOCK ? "held by hubgate gc for too long" : strerror(errno));
-            close(*fd);
-            *fd = -1;
-            return HG_ERR_IO;
-        }
-        nanosleep(&nap, NULL);
+    hg_err rc = store_lock_file(st, "ingest.lock", fd);
+    if (!rc && (rc = store_lock_wait(*fd, LOCK_SH, INGEST_LOCK_WAIT_MS))) {
+        if (rc == HG_ERR_AGAIN)
+            HG_ERROR("%s/ingest.lock: held by hubgate gc for more than %u s", st->dir, INGEST_LOCK_WAIT_MS / 1000);
+        store_unlock(fd);
+        rc = HG_ERR_IO;
     }
-    return HG_OK;
+    return rc;
 }
 
-void store_ingest_unlock(int *fd)
+void store_unlock(int *fd)
 {
     if (*fd >= 0)
         close(*fd); /* releases the lock */
     *fd = -1;
 }
 
-/* Takes the exclusive lock, trying every 100 ms for up to wait_s seconds. */
+/* The exclusive ingest lock, waiting up to wait_s seconds: HG_ERR_AGAIN if sessions keep it. */
 static hg_err lock_exclusive(const store *st, unsigned wait_s, int *fd)
 {
-    hg_err rc = lock_open(st, fd);
-    if (rc)
-        return rc;
-    struct timespec nap = {0, 100 * 1000 * 1000};
-    for (unsigned tries = 0;; tries++) {
-        if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-            return HG_OK;
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            HG_ERROR("flock %s/ingest.lock: %s", st->dir, strerror(errno));
-            break;
-        }
-        if (errno == EWOULDBLOCK && tries >= wait_s * 10u) {
-            close(*fd);
-            *fd = -1;
-            return HG_ERR_AGAIN;
-        }
-        nanosleep(&nap, NULL);
-    }
-    close(*fd);
-    *fd = -1;
-    return HG_ERR_IO;
+    hg_err rc = store_lock_file(st, "ingest.lock", fd);
+    if (!rc && (rc = store_lock_wait(*fd, LOCK_EX, wait_s * 1000u)))
+        store_unlock(fd);
+    return rc;
 }
 
 static int xorb_known(store_conn *c, const char *name, int *known)
@@ -231,7 +218,7 @@ hg_err store_gc(store *st, int dry_run, unsigned wait_s, store_gc_report *rep)
         rc = lock_exclusive(st, wait_s, &fd);
     if (!rc)
         rc = sweep(st, &l, dry_run, rep);
-    store_ingest_unlock(&fd);
+    store_unlock(&fd);
     for (size_t i = 0; i < l.n; i++)
         free(l.paths[i]);
     free(l.paths);

@@ -170,7 +170,7 @@ void store_ingest_abort(store_ingest **pin)
     git_blob_hasher_abort(&in->blob);
     xet_chunker_free(&in->chunker);
     xet_codec_free(&in->codec);
-    store_ingest_unlock(&in->lock_fd);
+    store_unlock(&in->lock_fd);
     free(in);
     *pin = NULL;
 }

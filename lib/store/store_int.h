@@ -125,14 +125,21 @@ HG_MUST_CHECK hg_err store_ingest_file_content(const store_ingest *in, size_t id
  * temporary file would rename mixed bytes into place) and across processes (the pid). */
 void store_tmp_name(const store *st, const char *kind, char *out, size_t cap);
 
+/* DIR/<name> opened for flock(2) (created if missing). */
+HG_MUST_CHECK hg_err store_lock_file(const store *st, const char *name, int *fd);
+/* flock(fd, op) (LOCK_SH or LOCK_EX), retried every 10 ms for up to wait_ms: HG_ERR_AGAIN if it
+ * is still held by others then. */
+HG_MUST_CHECK hg_err store_lock_wait(int fd, int op, unsigned wait_ms);
 /* The shared ingest lock every session holds from begin to end (store_gc.c): *fd is open and
- * locked on success.  store_ingest_unlock releases it (a no-op for -1). */
+ * locked on success; store_unlock (store.h) releases it. */
 HG_MUST_CHECK hg_err store_ingest_lock(const store *st, int *fd);
-void store_ingest_unlock(int *fd);
 /* Calls cb for every file under xorbs/ that the index does not know; xorb_name is 0 for a name
  * that is not a xorb hash at all. */
 typedef hg_err (*store_orphan_cb)(void *arg, const char *path, int xorb_name);
 HG_MUST_CHECK hg_err store_orphans_each(store *st, store_orphan_cb cb, void *arg);
+
+/* files/ab/<sha256 hex>: the plain copy of a content (store_files.h). */
+void store_plain_path(const store *st, const uint8_t sha256[32], char *out, size_t cap);
 
 /* xorbs/ab/cd/<hex> for a hash. */
 void store_xorb_path(const store *st, const xet_hash *h, char *out, size_t cap);

@@ -13,6 +13,7 @@ upstream traffic or injects faults.  Run:
     cd tests/py && HUBGATE=../../build/hubgate python3 -m unittest -v test_gateway_fake
 """
 import concurrent.futures
+import fcntl
 import hashlib
 import http.client
 import json
@@ -21,6 +22,7 @@ import random
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -909,6 +911,106 @@ class TestStop(GatewayCase):
         self.assertEqual(gw.metrics()["hubgate_upstream_regions_first_total"], 1)
         self.stop_quickly(gw)
         th.join(10)
+
+
+class TestEvict(GatewayCase):
+    """hubgate gc --evict-upstream-to: files fetched from upstream go, oldest first, until the
+    store is small enough; files of local repos stay; an evicted file is fetched again."""
+
+    LOCAL = "local/model"
+
+    def census(self, data):
+        p = harness.run("verify", "--data", data, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr[-2000:])
+        num = lambda rx: int(re.search(rx, p.stdout, re.M).group(1))
+        return {"contents": num(r"^contents (\d+)"), "orphans": num(r"^orphan files (\d+)$"),
+                "stored": num(r"stored bytes (\d+)$")}
+
+    def evict(self, data, size):
+        p = harness.run("gc", "--data", data, "--evict-upstream-to", size, check=False)
+        print("\n   ", p.stdout.strip().replace("\n", " | "), end="")
+        m = re.search(r"^evicted (\d+) upstream files \((\d+) bytes\) and (\d+) xorbs", p.stdout, re.M)
+        return p, (int(m.group(1)), int(m.group(2))) if m else None
+
+    def stop(self):
+        self.stop_gateway(self.gw)
+        self.gw = None
+
+    def start(self, data):
+        self.gw = harness.Server(data, "--upstream", HUB.url).__enter__()
+
+    def tearDown(self):
+        HUB.faults.clear()
+        if self.gw:
+            self.stop_gateway(self.gw)
+
+    def test_evict_oldest_upstream_files_keep_local_ones(self):
+        data = self.gw.data
+        local = {"weights.bin": det(51, 2 * MiB), "README.md": b"local model\n"}
+        src = os.path.join(TMP, "evict-src")
+        os.makedirs(src)
+        for name, b in local.items():
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(b)
+        harness.import_dir(data, src, self.LOCAL)
+        local_only = self.census(data)
+        for repo, path in ((PLAIN, "big.bin"), (XET, "model.safetensors")):   # oldest first
+            self.get_ok(repo, path)
+            self.assertTrue(self.wait_xet(repo, path).h("X-Xet-Hash"), "%s was not stored" % path)
+        full = self.census(data)
+        self.assertEqual(full["contents"], local_only["contents"] + 2)
+
+        p, _ = self.evict(data, "0")
+        self.assertEqual(p.returncode, 1, "eviction ran beside hubgate serve")
+        self.assertIn("hubgate serve is using the store", p.stderr)
+        self.assertEqual(self.census(data)["contents"], full["contents"])
+
+        self.stop()
+        p, n = self.evict(data, str(full["stored"] - 1))          # just under: the oldest goes
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(n, (1, len(FILES[PLAIN]["big.bin"])), p.stdout)
+        one = self.census(data)
+        self.assertEqual((one["contents"], one["orphans"]), (full["contents"] - 1, 0))
+        self.assertLessEqual(one["stored"], full["stored"] - len(FILES[PLAIN]["big.bin"]))
+        h = sha(FILES[PLAIN]["big.bin"])
+        self.assertFalse(os.path.exists(os.path.join(data, "files", h[:2], h)), "its plain copy stayed")
+
+        self.start(data)
+        HUB.faults.down = True
+        self.get_ok(XET, "model.safetensors")                     # kept: served offline
+        for name, b in local.items():
+            r = self.g("GET", resolve_path(self.LOCAL, name))
+            self.assertEqual((r.status, sha(r.body)), (200, sha(b)), name)
+        r = self.g("GET", resolve_path(PLAIN, "big.bin"))
+        self.assertNotEqual(r.status, 200, "an evicted file was served with the upstream down")
+        HUB.faults.down = False
+        HUB.reset_counters()
+        self.get_ok(PLAIN, "big.bin")                             # fetched again
+        self.assertEqual(HUB.counters["cdn_get"], 1)
+        self.wait_xet(PLAIN, "big.bin")
+
+        self.stop()
+        p, n = self.evict(data, "0")                              # every upstream file
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(n[0], 2, p.stdout)
+        left = self.census(data)
+        self.assertEqual(left, dict(local_only, orphans=0))
+        self.start(data)
+        HUB.faults.down = True
+        for name, b in local.items():
+            r = self.g("GET", resolve_path(self.LOCAL, name))
+            self.assertEqual((r.status, sha(r.body)), (200, sha(b)), name)
+
+    def test_serve_does_not_start_during_an_eviction(self):
+        data = self.gw.data
+        self.stop()
+        with open(os.path.join(data, "serve.lock"), "a+") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)                        # what an eviction holds
+            p = subprocess.run([harness.HUBGATE, "serve", "--data", data, "--listen", "127.0.0.1:0",
+                                "--no-upstream"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("hubgate gc is evicting from this store", p.stderr)
+        self.start(data)
 
 
 class TestUpstreamDown(GatewayCase):
