@@ -48,6 +48,19 @@ typedef struct freed_xorb {
     uint64_t size;
 } freed_xorb;
 
+/* The array a of *cap elements of size each, with room for element n (doubled when full); NULL
+ * when out of memory (a is then unchanged, and still the caller's). */
+static void *grow(void *a, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return a;
+    size_t nc = *cap ? 2 * *cap : 64;
+    void *p = realloc(a, nc * size);
+    if (p)
+        *cap = nc;
+    return p;
+}
+
 static hg_err run(store_conn *c, const char *sql, int64_t id)
 {
     sqlite3_stmt *s;
@@ -86,15 +99,12 @@ static hg_err list_upstream(store_conn *c, evictee **out, size_t *n)
     size_t cap = 0;
     int r;
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 256;
-            evictee *p = realloc(*out, cap * sizeof *p);
-            if (!p) {
-                rc = HG_ERR_NOMEM;
-                break;
-            }
-            *out = p;
+        evictee *g = grow(*out, &cap, *n, sizeof *g);
+        if (!g) {
+            rc = HG_ERR_NOMEM;
+            break;
         }
+        *out = g;
         evictee *e = &(*out)[(*n)++];
         e->id = sqlite3_column_int64(s, 0);
         e->size = (uint64_t)sqlite3_column_int64(s, 1);
@@ -138,14 +148,10 @@ static hg_err free_xorbs(store_conn *c, const int64_t *ids, size_t nids, freed_x
             rc = run(c, "DELETE FROM xorbs WHERE id=?1", ids[i]);
         if (rc)
             return rc;
-        if (*nfx == *cap) {
-            size_t nc = *cap ? 2 * *cap : 64;
-            freed_xorb *p = realloc(*fx, nc * sizeof *p);
-            if (!p)
-                return HG_ERR_NOMEM;
-            *fx = p;
-            *cap = nc;
-        }
+        freed_xorb *g = grow(*fx, cap, *nfx, sizeof *g);
+        if (!g)
+            return HG_ERR_NOMEM;
+        *fx = g;
         (*fx)[(*nfx)++] = x;
     }
     return HG_OK;
@@ -162,16 +168,12 @@ static hg_err content_xorbs(store_conn *c, int64_t content, int64_t **ids, size_
     hg_err rc = HG_OK;
     int r;
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == *cap) {
-            size_t nc = *cap ? 2 * *cap : 64;
-            int64_t *p = realloc(*ids, nc * sizeof *p);
-            if (!p) {
-                rc = HG_ERR_NOMEM;
-                break;
-            }
-            *ids = p;
-            *cap = nc;
+        int64_t *g = grow(*ids, cap, *n, sizeof *g);
+        if (!g) {
+            rc = HG_ERR_NOMEM;
+            break;
         }
+        *ids = g;
         (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
     }
     if (!rc && r != SQLITE_DONE)
