@@ -57,6 +57,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS upstream_links(type INTEGER NOT NULL, repo TEXT NOT NULL,"
     "  commit_hex TEXT NOT NULL, content_id INTEGER NOT NULL,"
     "  PRIMARY KEY(type, repo, commit_hex, content_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS upstream_links_content ON upstream_links(content_id);"
     /* Access tokens hubgate issues (store_token.c): only the SHA-256 of a token is kept; grants
      * are space-separated normalised patterns; times are Unix seconds, 0 = never / not revoked.
      * Added without a schema bump: older indexes gain the table on open. */
