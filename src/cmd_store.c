@@ -199,8 +199,8 @@ static void gc_usage(FILE *f)
                "for that; exit status 1 if it does not happen.\n"
                "  --dry-run   report what would be removed, remove nothing\n"
                "  --evict-upstream-to SIZE\n"
-               "              first evict files fetched from upstream, in the order they were\n"
-               "              stored, until the store's xorbs take at most SIZE (\"0\" for all,\n"
+               "              first evict files fetched from upstream, least recently used\n"
+               "              first, until the store's xorbs take at most SIZE (\"0\" for all,\n"
                "              \"500G\", \"50%%\" of the file system).  Files of local repos (import)\n"
                "              are never evicted; upstream is asked again for an evicted file.\n"
                "              Only while hubgate serve is stopped on this store.\n");

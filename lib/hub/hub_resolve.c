@@ -173,6 +173,8 @@ void hub_serve_file(hub *h, const http_request *req, http_response *resp, const 
     if (!serve_pointer && !f->flight && f->ct->id && strcmp(req->method, "HEAD") != 0 &&
         hub_files_open(h->files, f->ct, &plain))
         plain = -1;
+    if (!serve_pointer && !f->flight)
+        store_content_used(h->st, f->ct->id);
     hub_body *b;
     rc = serve_pointer  ? hub_body_new_mem(ptr, plen, &b)
          : f->flight    ? hub_body_new_flight(f->flight, &b)

@@ -215,6 +215,7 @@ static json_t *build_recon(hub *h, const store_content *ct, uint64_t lo, uint64_
     *err = store_content_terms(h->st, ct->id, &terms, &nt);
     if (*err)
         return NULL;
+    store_content_used(h->st, ct->id);
     recon_term *rt = calloc(nt ? nt : 1, sizeof *rt);
     fetch_range *fr = calloc(nt ? nt : 1, sizeof *fr);
     json_t *jterms = json_array(), *xorbs = json_object(), *out = NULL;

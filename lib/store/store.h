@@ -367,8 +367,8 @@ typedef struct store_gc_report {
 } store_gc_report;
 HG_MUST_CHECK hg_err store_gc(store *st, int dry_run, unsigned wait_s, store_gc_report *rep);
 
-/* Offline eviction of contents fetched from upstream (those no local repo's tree names), in
- * the order they were stored, until the xorbs take at most target bytes (store_evict.c).
+/* Offline eviction of contents fetched from upstream (those no local repo's tree names), least
+ * recently used first, until the xorbs take at most target bytes (store_evict.c).
  * HG_ERR_AGAIN with rep->busy naming who holds the store: a serving process (never waited
  * for) or an import (waited for up to wait_s seconds). */
 typedef struct store_evict_report {
@@ -378,6 +378,10 @@ typedef struct store_evict_report {
     const char *busy;
 } store_evict_report;
 HG_MUST_CHECK hg_err store_evict_upstream(store *st, uint64_t target, unsigned wait_s, store_evict_report *rep);
+/* Records that a content was served or stored now, for eviction's order (least recently used
+ * first).  Cheap enough for every request: a content is written at most every 10 minutes per
+ * process, and never waits for the index (a busy index skips the write; the next use retries). */
+void store_content_used(store *st, int64_t content_id);
 /* Held (shared) by a serving process for its lifetime, so that eviction cannot run beside it:
  * HG_ERR_AGAIN while an eviction runs.  Release with store_unlock. */
 HG_MUST_CHECK hg_err store_serve_lock(store *st, int *fd);

@@ -58,6 +58,9 @@ static const char *const schema =
     "  commit_hex TEXT NOT NULL, content_id INTEGER NOT NULL,"
     "  PRIMARY KEY(type, repo, commit_hex, content_id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS upstream_links_content ON upstream_links(content_id);"
+    /* When a content was last served or stored (store_content_used): eviction's order.  Written
+     * at most every few minutes per content; added without a schema bump. */
+    "CREATE TABLE IF NOT EXISTS content_used(content_id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
     /* Access tokens hubgate issues (store_token.c): only the SHA-256 of a token is kept; grants
      * are space-separated normalised patterns; times are Unix seconds, 0 = never / not revoked.
      * Added without a schema bump: older indexes gain the table on open. */
@@ -160,7 +163,7 @@ static store_conn *conn_open(store *st)
         conn_close(c);
         return NULL;
     }
-    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
     /* WAL: readers never block the writer; NORMAL sync keeps the index consistent on a crash
      * (a committed transaction can only be lost with the machine, and then its xorbs are
      * orphans, never dangling references). */
@@ -349,6 +352,7 @@ hg_err store_open(const char *dir, const store_options *opt, store **out)
     }
     snprintf(st->db_path, n, "%s/index.sqlite", dir);
     store_vcache_init(&st->verified);
+    pthread_mutex_init(&st->used_mu, NULL);
     store_rcache_init(&st->rcache);
     char sub[4096];
     hg_err rc = hg_mkdirs(dir);
@@ -397,6 +401,7 @@ void store_close(store **pst)
     pthread_key_delete(st->conn_key);
     store_vcache_destroy(&st->verified);
     store_rcache_destroy(&st->rcache);
+    pthread_mutex_destroy(&st->used_mu);
     free(st->dir);
     free(st->db_path);
     st->magic = 0;

@@ -1,5 +1,6 @@
 /*
- * store_evict.c - giving back the space of file contents fetched from upstream, oldest first.
+ * store_evict.c - giving back the space of file contents fetched from upstream, least recently
+ * used first, and the record of their use that orders it.
  *
  * A pull-through cache only grows.  A content that no local repo's tree names (it came from an
  * upstream download) can go: upstream still has it, and the next request fetches it again.  A
@@ -9,25 +10,66 @@
  * transaction commits, so that a crash leaves orphan files (hubgate gc) and never a row naming
  * a missing file.  Its plain copy under files/ goes too.
  *
- * There is no record of when a content was last served, so "oldest" is the order contents were
- * stored in.  Eviction runs offline: a serving process caches what it read from the index
- * (verified chunks by xorb id, for one) and streams from xorb files it opens as it goes, so
- * store_serve_lock (held by hubgate serve for its lifetime) and eviction exclude each other.
+ * The order is least recently used first: serving and storing a content record the time
+ * (store_content_used, at most every USED_EVERY_S per content and process, so the order is
+ * that coarse); contents never recorded (stored by an older build) go first, in the order
+ * they were stored.  Eviction runs offline: a serving process caches what it read from the
+ * index (verified chunks by xorb id, for one) and streams from xorb files it opens as it goes,
+ * so store_serve_lock (held by hubgate serve for its lifetime) and eviction exclude each other.
  * Imports are held off with the exclusive ingest lock.
  *
- * Threading: one thread.
+ * Threading: store_content_used from any thread; eviction on one.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
 #include "util/hg_log.h"
 
 #define EVICT_BATCH 64
+#define USED_EVERY_S 600
+
+void store_content_used(store *st, int64_t id)
+{
+    if (id <= 0)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    struct store_used *u = &st->used[((uint64_t)id * 0x9E3779B97F4A7C15u) >> 52 & (STORE_USED_SLOTS - 1)];
+    pthread_mutex_lock(&st->used_mu);
+    int recent = u->id == id && now - u->at < USED_EVERY_S;
+    if (!recent) {
+        u->id = id;
+        u->at = now;
+    }
+    pthread_mutex_unlock(&st->used_mu);
+    if (recent)
+        return;
+    /* Not inside a caller's transaction, and never waiting: a request must not stall on a
+     * long import commit for this. */
+    store_conn *c = store_conn_get(st);
+    sqlite3_stmt *s = c && !c->reading && sqlite3_get_autocommit(c->db) ? store_stmt(c, STMT_CONTENT_USED) : NULL;
+    int r = SQLITE_MISUSE;
+    if (s) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, now);
+        sqlite3_busy_timeout(c->db, 0);
+        r = sqlite3_step(s);
+        sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+        sqlite3_reset(s);
+    }
+    if (r != SQLITE_DONE) {
+        HG_DEBUG("content %lld: use not recorded (%s); the next use retries", (long long)id, sqlite3_errstr(r));
+        pthread_mutex_lock(&st->used_mu);
+        if (u->id == id)
+            u->at = 0;
+        pthread_mutex_unlock(&st->used_mu);
+    }
+}
 
 hg_err store_serve_lock(store *st, int *fd)
 {
@@ -84,15 +126,16 @@ static hg_err stored_bytes(store_conn *c, uint64_t *out)
     return r == SQLITE_ROW ? HG_OK : store_sql_err(c, r, "stored bytes");
 }
 
-/* Every content no tree entry names, in the order they were stored. */
+/* Every content no tree entry names, least recently used first. */
 static hg_err list_upstream(store_conn *c, evictee **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(c->db,
-                           "SELECT id, size, sha256 FROM contents WHERE id NOT IN (SELECT content_id FROM "
-                           "tree_entries WHERE content_id IS NOT NULL) ORDER BY id",
+                           "SELECT c.id, c.size, c.sha256 FROM contents c LEFT JOIN content_used u ON "
+                           "u.content_id=c.id WHERE c.id NOT IN (SELECT content_id FROM tree_entries WHERE "
+                           "content_id IS NOT NULL) ORDER BY coalesce(u.at, 0), c.id",
                            -1, &s, NULL) != SQLITE_OK)
         return store_sql_err(c, sqlite3_errcode(c->db), "eviction candidates");
     hg_err rc = HG_OK;
@@ -196,6 +239,8 @@ static hg_err evict_batch(store_conn *c, const evictee *e, size_t n, freed_xorb 
             rc = run(c, "DELETE FROM terms WHERE content_id=?1", e[i].id);
         if (!rc)
             rc = run(c, "DELETE FROM upstream_links WHERE content_id=?1", e[i].id);
+        if (!rc)
+            rc = run(c, "DELETE FROM content_used WHERE content_id=?1", e[i].id);
         if (!rc)
             rc = run(c, "DELETE FROM contents WHERE id=?1", e[i].id);
     }

@@ -13,6 +13,8 @@
 #include "store/store_vcache.h"
 
 #define STORE_MAGIC 0x53544f52u /* "STOR" */
+#define STORE_USED_SLOTS 4096   /* store_content_used's memory of recent writes */
+#define STORE_BUSY_MS 10000     /* how long a statement waits for another writer */
 
 /* Every statement the store runs, prepared once per connection.  name, SQL. */
 #define STORE_STMTS(X)                                                                             \
@@ -74,6 +76,8 @@
     X(SCAN_GET, "SELECT verdict, rules, format, report FROM scans WHERE sha256=?1")                \
     X(SCAN_PUT, "INSERT OR REPLACE INTO scans(sha256, verdict, rules, format, report, scanned_at) " \
                 "VALUES(?1,?2,?3,?4,?5,?6)")                                                       \
+    X(CONTENT_USED, "INSERT INTO content_used(content_id, at) VALUES(?1,?2) ON CONFLICT(content_id) " \
+                    "DO UPDATE SET at=excluded.at")                                                \
     X(READ_BEGIN, "BEGIN")                                                                         \
     X(READ_END, "COMMIT")
 
@@ -99,6 +103,10 @@ struct store {
     pthread_key_t conn_key;
     store_vcache verified; /* chunks re-hashed by this process's readers */
     store_rcache rcache;   /* repo and revision answers while the index is unchanged */
+    pthread_mutex_t used_mu;
+    struct store_used {
+        int64_t id, at;
+    } used[STORE_USED_SLOTS]; /* when this process last recorded a content as used */
 };
 
 /* The calling thread's connection (opened on first use); NULL on failure (logged). */

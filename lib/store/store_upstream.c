@@ -75,6 +75,8 @@ hg_err store_add_content_fd(store *st, int fd, uint64_t size, store_content *out
     if (!rc)
         rc = store_ingest_file_content(in, idx, out);
     store_ingest_abort(&in);
+    if (!rc)
+        store_content_used(st, out->id); /* a download is a use: it must not be evicted first */
     return rc;
 }
 

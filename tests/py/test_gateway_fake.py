@@ -914,8 +914,8 @@ class TestStop(GatewayCase):
 
 
 class TestEvict(GatewayCase):
-    """hubgate gc --evict-upstream-to: files fetched from upstream go, oldest first, until the
-    store is small enough; files of local repos stay; an evicted file is fetched again."""
+    """hubgate gc --evict-upstream-to: files fetched from upstream go, least recently used first,
+    until the store is small enough; files of local repos stay; an evicted file is fetched again."""
 
     LOCAL = "local/model"
 
@@ -954,7 +954,7 @@ class TestEvict(GatewayCase):
                 f.write(b)
         harness.import_dir(data, src, self.LOCAL)
         local_only = self.census(data)
-        for repo, path in ((PLAIN, "big.bin"), (XET, "model.safetensors")):   # oldest first
+        for repo, path in ((PLAIN, "big.bin"), (XET, "model.safetensors")):   # least recent first
             self.get_ok(repo, path)
             self.assertTrue(self.wait_xet(repo, path).h("X-Xet-Hash"), "%s was not stored" % path)
         full = self.census(data)
@@ -966,7 +966,7 @@ class TestEvict(GatewayCase):
         self.assertEqual(self.census(data)["contents"], full["contents"])
 
         self.stop()
-        p, n = self.evict(data, str(full["stored"] - 1))          # just under: the oldest goes
+        p, n = self.evict(data, str(full["stored"] - 1))          # just under: the least recent goes
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(n, (1, len(FILES[PLAIN]["big.bin"])), p.stdout)
         one = self.census(data)
@@ -1000,6 +1000,28 @@ class TestEvict(GatewayCase):
         for name, b in local.items():
             r = self.g("GET", resolve_path(self.LOCAL, name))
             self.assertEqual((r.status, sha(r.body)), (200, sha(b)), name)
+
+    def test_least_recently_used_goes_first(self):
+        """A (downloaded first) is served again later; B (downloaded after A) is not: B goes."""
+        data = self.gw.data
+        a, b = (PLAIN, "big.bin"), (XET, "model.safetensors")
+        for repo, path in (a, b):
+            self.get_ok(repo, path)
+            self.assertTrue(self.wait_xet(repo, path).h("X-Xet-Hash"), "%s was not stored" % path)
+        full = self.census(data)
+        time.sleep(1.1)               # uses are recorded in seconds
+        self.stop()
+        self.start(data)              # a new process: its first use of A is recorded
+        self.get_ok(*a)
+        self.stop()
+        p, n = self.evict(data, str(full["stored"] - 1))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(n, (1, len(FILES[b[0]][b[1]])), "not the least recently used: " + p.stdout)
+        self.start(data)
+        HUB.faults.down = True
+        self.get_ok(*a)               # kept: served offline
+        r = self.g("GET", resolve_path(*b))
+        self.assertNotEqual(r.status, 200)
 
     def test_serve_does_not_start_during_an_eviction(self):
         data = self.gw.data
