@@ -114,18 +114,6 @@ static hg_err run(store_conn *c, const char *sql, int64_t id)
     return r == SQLITE_DONE ? HG_OK : store_sql_err(c, r, sql);
 }
 
-static hg_err stored_bytes(store_conn *c, uint64_t *out)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(size),0) FROM xorbs", -1, &s, NULL) != SQLITE_OK)
-        return HG_ERR_IO;
-    int r = sqlite3_step(s);
-    if (r == SQLITE_ROW)
-        *out = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return r == SQLITE_ROW ? HG_OK : store_sql_err(c, r, "stored bytes");
-}
-
 /* Every content no tree entry names, least recently used first. */
 static hg_err list_upstream(store_conn *c, evictee **out, size_t *n)
 {
@@ -277,9 +265,9 @@ hg_err store_evict_upstream(store *st, uint64_t target, unsigned wait_s, store_e
         rep->busy = "an import";
     evictee *e = NULL;
     size_t ne = 0;
-    uint64_t stored = 0;
+    uint64_t logical, stored = 0, unique;
     if (!rc)
-        rc = stored_bytes(c, &stored);
+        rc = store_usage(st, &logical, &stored, &unique);
     rep->stored_before = stored;
     if (!rc && stored > target)
         rc = list_upstream(c, &e, &ne);
