@@ -352,7 +352,7 @@ static void h5_search_configs(h5 *f)
                 break;
             size_t i = (size_t)(hit - w);
             from = i + 1;
-            while (i > 0 && strchr(" \t\r\n", w[i - 1]))
+            while (i > 0 && w[i - 1] && strchr(" \t\r\n", w[i - 1]))
                 i--;
             if (i == 0 || w[i - 1] != '{')
                 continue;

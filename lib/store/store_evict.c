@@ -49,12 +49,15 @@ void store_content_used(store *st, int64_t id)
     pthread_mutex_unlock(&st->used_mu);
     if (recent)
         return;
-    /* Not inside a caller's transaction, and never waiting: a request must not stall on a
-     * long import commit for this. */
+    /* Never inside a caller's transaction: requests for local repos run in one (store_read_begin),
+     * and their contents are never evicted, so they need no record. */
     store_conn *c = store_conn_get(st);
-    sqlite3_stmt *s = c && !c->reading && sqlite3_get_autocommit(c->db) ? store_stmt(c, STMT_CONTENT_USED) : NULL;
+    if (c && (c->reading || !sqlite3_get_autocommit(c->db)))
+        return;
+    sqlite3_stmt *s = c ? store_stmt(c, STMT_CONTENT_USED) : NULL;
     int r = SQLITE_MISUSE;
     if (s) {
+        /* never waiting: a request must not stall behind an import's commit for this */
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, now);
         sqlite3_busy_timeout(c->db, 0);

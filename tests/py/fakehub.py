@@ -105,7 +105,8 @@ Counters (``hub.counters[name]``):
                   cdn_head recon_v2 recon_v1 xorb_get xorb_ranges (ranges asked)
                   xorb_multirange, status_<code> for every answer
     body bytes:   resolve_bytes (resolve and raw file bodies) cdn_bytes xorb_bytes (bytes actually
-                  written, so a cut body counts what was sent)
+                  written, so a cut body counts what was sent; a body that began before the last
+                  reset_counters() counts nowhere)
     leaks/denials: cdn_auth_seen xorb_auth_seen (an Authorization header arrived where none
                   belongs), cdn_forbidden xorb_forbidden (403 on a signed URL), cas_unauthorized
     faults:       fault_down fault_reset fault_corrupt fault_429

@@ -812,6 +812,14 @@ class CrashTest(unittest.TestCase):
                 p = harness.run("gc", *(["--data", data] if bad else []), *bad, check=False)
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertIn("usage: hubgate gc", p.stderr)
+        p = harness.run("gc", "--data", data, "--dry-run", "--evict-upstream-to", "0", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--dry-run does not apply to --evict-upstream-to", p.stderr)
+        for bad in ("x", "-1", "12Q", "150%"):
+            with self.subTest(evict=bad):
+                p = harness.run("gc", "--data", data, "--evict-upstream-to", bad, check=False)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("--evict-upstream-to needs a size", p.stderr)
         p = harness.run("gc", "--data", os.path.join(self.tmp, "no-such-store"), check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("no store", p.stderr)
